@@ -1,0 +1,153 @@
+"""The database tables (SQLAlchemy 2 typed ORM). The schema changes only through Alembic migrations.
+
+Three tables: ``jobs`` (one generation request), ``job_chunks`` (the unit of work a Celery task owns;
+its row carries the claim token, heartbeat and in-chunk progress) and ``structures`` (one generated
+crystal with its per-site charges and DOS). ``structures`` is unique on (job_id, sample_index), which
+is what makes re-running a chunk harmless.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Double,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class JobState(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+TERMINAL_STATES = frozenset({JobState.succeeded, JobState.failed, JobState.cancelled})
+
+
+class ChunkState(enum.StrEnum):
+    pending = "pending"
+    running = "running"
+    done = "done"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    state: Mapped[JobState] = mapped_column(
+        Enum(JobState, name="job_state", values_callable=lambda e: [m.value for m in e]),
+        default=JobState.queued, index=True,
+    )
+    # Request (as accepted; `seed` and `chunk_size` are always concrete so the job is reproducible).
+    target_band_gap: Mapped[float | None] = mapped_column(Double)
+    target_formation_energy_per_atom: Mapped[float | None] = mapped_column(Double)
+    num_samples: Mapped[int] = mapped_column(Integer)
+    guidance_scale: Mapped[float] = mapped_column(Double)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    steps: Mapped[int | None] = mapped_column(Integer)
+    model_name: Mapped[str] = mapped_column(String(128))
+    num_atoms_min: Mapped[int | None] = mapped_column(Integer)
+    num_atoms_max: Mapped[int | None] = mapped_column(Integer)
+    allowed_elements: Mapped[list[str] | None] = mapped_column(ARRAY(String(3)))
+    required_elements: Mapped[list[str] | None] = mapped_column(ARRAY(String(3)))
+    chunk_size: Mapped[int] = mapped_column(Integer)
+    num_chunks: Mapped[int] = mapped_column(Integer)
+    request: Mapped[dict] = mapped_column(JSONB)
+    # Idempotency: the key is unique; the fingerprint tells a retry from a different request.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    request_fingerprint: Mapped[str] = mapped_column(String(64))
+    # Filled by the worker.
+    checkpoint_sha256: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_structure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    chunks: Mapped[list[JobChunk]] = relationship(
+        back_populates="job", cascade="all, delete-orphan", order_by="JobChunk.chunk_index"
+    )
+
+
+class JobChunk(Base):
+    __tablename__ = "job_chunks"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    chunk_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    start_index: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[ChunkState] = mapped_column(
+        Enum(ChunkState, name="chunk_state", values_callable=lambda e: [m.value for m in e]),
+        default=ChunkState.pending, index=True,
+    )
+    progress: Mapped[float] = mapped_column(Double, default=0.0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claim_token: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    worker: Mapped[str | None] = mapped_column(String(255))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sampling_seconds: Mapped[float | None] = mapped_column(Double)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    job: Mapped[Job] = relationship(back_populates="chunks")
+
+
+class Structure(Base):
+    __tablename__ = "structures"
+    __table_args__ = (
+        UniqueConstraint("job_id", "sample_index", name="uq_structures_job_sample"),
+        Index("ix_structures_elements", "elements", postgresql_using="gin"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    # No separate job_id index: the (job_id, sample_index) unique index serves job lookups.
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    sample_index: Mapped[int] = mapped_column(Integer)
+    chunk_index: Mapped[int] = mapped_column(Integer)
+    formula: Mapped[str] = mapped_column(String(255))
+    reduced_formula: Mapped[str] = mapped_column(String(255), index=True)
+    elements: Mapped[list[str]] = mapped_column(ARRAY(String(3)))
+    n_sites: Mapped[int] = mapped_column(Integer)
+    lattice: Mapped[dict] = mapped_column(JSONB)  # {matrix, a, b, c, alpha, beta, gamma, volume}
+    volume: Mapped[float] = mapped_column(Double)
+    density: Mapped[float | None] = mapped_column(Double)
+    space_group_symbol: Mapped[str | None] = mapped_column(String(32))
+    space_group_number: Mapped[int | None] = mapped_column(Integer, index=True)
+    structure: Mapped[dict] = mapped_column(JSONB)  # pymatgen Structure.as_dict() incl. site `charge`
+    cif: Mapped[str] = mapped_column(Text)
+    charges: Mapped[list[float] | None] = mapped_column(ARRAY(Double))  # (n_sites,), e
+    dos: Mapped[list[list[float]] | None] = mapped_column(ARRAY(Double, dimensions=2))  # (n_sites, DOS_BINS)
+    # Predicted properties: written later by the evaluation module; nullable by design.
+    band_gap_pred: Mapped[float | None] = mapped_column(Double, index=True)
+    formation_energy_pred: Mapped[float | None] = mapped_column(Double, index=True)
+    # Provenance.
+    model_name: Mapped[str] = mapped_column(String(128))
+    checkpoint_sha256: Mapped[str] = mapped_column(String(64))
+    guidance_scale: Mapped[float] = mapped_column(Double)
+    seed: Mapped[int] = mapped_column(BigInteger)  # the chunk seed that produced this sample
+    steps: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,1 @@
+"""mattergen-e models: corpus, descriptors, joint diffusion model, sampling and evaluation."""

@@ -1,0 +1,1 @@
+"""Crystal corpus and per-site electronic descriptors (DFT, predicted, dummy)."""

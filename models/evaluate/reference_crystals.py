@@ -1,0 +1,79 @@
+"""The set of known crystals the evaluation compares against: the project corpus plus all of MPTS-52.
+
+Both the novelty check ("no match in the corpus or MPTS-52") and the reference convex hull use this
+one table, so "known" means the same thing for both. MPTS-52 crystals above 20 sites are not in the
+corpus (it keeps ≤ 20 sites) but they are still known materials, so they are added here with
+``split = "reference"`` (never train/val/test of any model).
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+from pymatgen.core import Composition, Structure
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+MPTS52_CSV = SHARED_DATA / "mpts_52" / "val.csv.gz"
+ELEMENTAL_REFS_JSON = SHARED_DATA / "mp_elemental_refs" / "2023-02-07-mp-elemental-reference-entries.json.gz"
+
+COLUMNS = [
+    "material_id",
+    "source",
+    "formula",
+    "n_sites",
+    "elements",
+    "band_gap",
+    "formation_energy_per_atom",
+    "e_above_hull",
+    "split",
+    "cif",
+]
+
+
+def reduced_formula(cif_or_formula: str) -> str:
+    return Composition(cif_or_formula).reduced_formula
+
+
+@lru_cache(maxsize=1)
+def reference_frame() -> pd.DataFrame:
+    """Corpus rows + MPTS-52 rows missing from the corpus; ``formula`` is the reduced formula."""
+    from models.data.corpus import corpus_frame
+
+    corpus = corpus_frame()[COLUMNS[:-2] + ["split", "cif"]].copy()
+    if not MPTS52_CSV.exists():
+        raise FileNotFoundError(f"MPTS-52 table not found at {MPTS52_CSV} (shared data missing?)")
+    mpts = pd.read_csv(MPTS52_CSV)
+    mpts = mpts[~mpts["material_id"].isin(set(corpus["material_id"]))]
+    extra = pd.DataFrame(
+        {
+            "material_id": mpts["material_id"].astype(str),
+            "source": "mpts52",
+            "formula": None,
+            "n_sites": None,
+            "elements": None,
+            "band_gap": float("nan"),
+            "formation_energy_per_atom": mpts["formation_energy_per_atom"].astype(float),
+            "e_above_hull": mpts["energy_above_hull"].astype(float),
+            "split": "reference",
+            "cif": mpts["cif"],
+        }
+    )
+    # formula / n_sites / elements come from the CIF itself (cheap: composition only needs the atoms).
+    structs = [parse_cif(c) for c in extra["cif"]]
+    extra["formula"] = [s.composition.reduced_formula for s in structs]
+    extra["n_sites"] = [len(s) for s in structs]
+    extra["elements"] = [" ".join(sorted(el.symbol for el in s.composition)) for s in structs]
+    df = pd.concat([corpus, extra], ignore_index=True)
+    # The corpus' formula column may be a reduced or a full formula; normalise to reduced for bucketing.
+    df["formula"] = [Composition(f).reduced_formula for f in df["formula"]]
+    return df
+
+
+def parse_cif(cif: str) -> Structure:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Structure.from_str(cif, fmt="cif")
