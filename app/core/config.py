@@ -36,13 +36,8 @@ class Settings(BaseSettings):
     # --- jobs ---------------------------------------------------------------------------------
     chunk_size: int = Field(16, ge=1, le=1024, description="Samples per Celery task; fixed per job at creation.")
     max_num_samples: int = Field(10_000, ge=1, description="Upper bound of num_samples per job.")
-    band_gap_range: tuple[float, float] = Field((0.0, 10.0), description="Accepted band_gap target range, eV.")
-    formation_energy_range: tuple[float, float] = Field(
-        (-6.0, 2.0), description="Accepted formation_energy_per_atom target range, eV/atom."
-    )
-    max_guidance_scale: float = 20.0
-    max_steps: int = 5000
-    max_num_atoms: int = 64
+    max_steps: int = Field(5000, description="Upper bound of the reverse-diffusion steps a job may ask for.")
+    max_num_atoms: int = Field(64, description="Upper bound of num_atoms.max.")
 
     # --- model --------------------------------------------------------------------------------
     model_name: str = Field("default", description="Model variant used when a job names none.")
@@ -50,7 +45,9 @@ class Settings(BaseSettings):
         None, description="Checkpoint file that overrides the variant's own (tests point this at a tiny model)."
     )
     model_device: str = Field("cpu", description="torch device of the worker ('cuda' in the GPU image).")
-    sampling_batch_size: int = 64
+    sampling_batch_size: int = Field(64, description="Batch size handed to models.sample.generate.")
+    torch_threads: int | None = Field(None, description="torch.set_num_threads in each worker process (unset: torch default).")
+    preload_model: bool = Field(True, description="Load the default model when a worker process starts.")
 
     # --- worker robustness --------------------------------------------------------------------
     celery_queue: str = Field("sampling", description="Queue the sampling tasks go to ('gpu' in production).")

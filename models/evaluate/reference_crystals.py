@@ -8,6 +8,7 @@ corpus (it keeps ≤ 20 sites) but they are still known materials, so they are a
 
 from __future__ import annotations
 
+import re
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -62,15 +63,24 @@ def reference_frame() -> pd.DataFrame:
             "cif": mpts["cif"],
         }
     )
-    # formula / n_sites / elements come from the CIF itself (cheap: composition only needs the atoms).
-    structs = [parse_cif(c) for c in extra["cif"]]
-    extra["formula"] = [s.composition.reduced_formula for s in structs]
-    extra["n_sites"] = [len(s) for s in structs]
-    extra["elements"] = [" ".join(sorted(el.symbol for el in s.composition)) for s in structs]
+    # formula / n_sites / elements come from the CIF's formula line (P1 CIFs: it lists every site).
+    comps = [cif_composition(c) for c in extra["cif"]]
+    extra["formula"] = [c.reduced_formula for c in comps]
+    extra["n_sites"] = [round(c.num_atoms) for c in comps]
+    extra["elements"] = [" ".join(sorted(el.symbol for el in c)) for c in comps]
     df = pd.concat([corpus, extra], ignore_index=True)
     # The corpus' formula column may be a reduced or a full formula; normalise to reduced for bucketing.
     df["formula"] = [Composition(f).reduced_formula for f in df["formula"]]
     return df
+
+
+_FORMULA_SUM = re.compile(r"^_chemical_formula_sum\s+'?([^'\n]+)'?\s*$", re.MULTILINE)
+
+
+def cif_composition(cif: str) -> Composition:
+    """Cell composition from ``_chemical_formula_sum`` (parsing the whole CIF only if it is absent)."""
+    m = _FORMULA_SUM.search(cif)
+    return Composition(m.group(1)) if m else parse_cif(cif).composition
 
 
 def parse_cif(cif: str) -> Structure:

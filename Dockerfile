@@ -1,0 +1,50 @@
+# syntax=docker/dockerfile:1
+# Two images from one file:
+#   docker build --target api    -t mattergen-e-api .      (CPU torch; serves HTTP, runs migrations)
+#   docker build --target worker -t mattergen-e-worker .   (CUDA torch; samples on the `gpu` queue)
+# The source tree is installed editable under /srv so alembic.ini and migrations/ sit next to the code.
+
+ARG PYTHON_VERSION=3.11
+
+FROM python:${PYTHON_VERSION}-slim AS base
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends curl \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --create-home --uid 10001 app
+WORKDIR /srv
+
+FROM base AS api
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+COPY pyproject.toml README.md alembic.ini ./
+COPY app ./app
+COPY worker ./worker
+COPY models ./models
+COPY migrations ./migrations
+COPY benchmarks ./benchmarks
+RUN pip install -e .
+USER app
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --retries=5 CMD curl -fsS http://localhost:8000/healthz || exit 1
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
+
+FROM base AS worker
+# CUDA build of the same torch version; the wheels bundle the CUDA runtime, the host provides the driver.
+ARG TORCH_CUDA=cu128
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/${TORCH_CUDA}
+COPY pyproject.toml README.md alembic.ini ./
+COPY app ./app
+COPY worker ./worker
+COPY models ./models
+COPY migrations ./migrations
+COPY benchmarks ./benchmarks
+RUN pip install -e .
+USER app
+ENV MODEL_DEVICE=cuda \
+    CELERY_QUEUE=gpu
+HEALTHCHECK --interval=30s --timeout=15s --retries=3 \
+  CMD celery -A worker.celery_app:celery_app inspect ping -d "worker@$HOSTNAME" --timeout 10 || exit 1
+CMD ["sh", "-c", "celery -A worker.celery_app:celery_app worker -Q ${CELERY_QUEUE} --concurrency 1 --loglevel INFO -n worker@%h"]

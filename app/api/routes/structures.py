@@ -1,0 +1,73 @@
+"""/v1/structures/{id}: JSON (pymatgen dict + provenance), CIF, per-site DOS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import PlainTextResponse
+
+from app.api.deps import SessionDep, StructureDep
+from app.schemas.envelope import Envelope, ok
+from app.schemas.structures import DosOut, StructureDetail
+from app.services.structures import links, predicted, provenance
+from app.tables import Job
+
+router = APIRouter(prefix="/v1/structures", tags=["structures"])
+
+
+# Declared before /{structure_id}: that pattern would otherwise capture "<uuid>.cif".
+@router.get(
+    "/{structure_id}.cif",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"chemical/x-cif": {}}}},
+    summary="P1 CIF with a per-site _atom_site_bader_charge column (e)",
+)
+def get_structure_cif(structure: StructureDep) -> PlainTextResponse:
+    return PlainTextResponse(
+        structure.cif,
+        media_type="chemical/x-cif",
+        headers={"Content-Disposition": f'attachment; filename="{structure.reduced_formula}_{structure.id}.cif"'},
+    )
+
+
+@router.get("/{structure_id}/dos", response_model=Envelope[DosOut], summary="Energy grid + per-site atomic DOS")
+def get_structure_dos(structure: StructureDep) -> dict[str, Any]:
+    from models.data.descriptor_spec import DOS_ENERGIES, DOS_SIGMA, DOS_UNIT
+
+    if structure.dos is None:
+        raise HTTPException(404, detail=f"structure {structure.id} has no DOS stored")
+    species = [s["species"][0]["element"] for s in structure.structure["sites"]]
+    charges = structure.charges or [None] * structure.n_sites
+    sites = [
+        {"index": i, "species": species[i], "charge": charges[i], "dos": row}
+        for i, row in enumerate(structure.dos)
+    ]
+    data = {
+        "structure_id": structure.id,
+        "energies": DOS_ENERGIES.tolist(),
+        "dos_unit": DOS_UNIT,
+        "sigma": DOS_SIGMA,
+        "sites": sites,
+    }
+    return ok(DosOut(**data).model_dump(mode="json"))
+
+
+@router.get("/{structure_id}", response_model=Envelope[StructureDetail], summary="Structure with charges and provenance")
+def get_structure(structure: StructureDep, session: SessionDep) -> dict[str, Any]:
+    job = session.get(Job, structure.job_id)
+    assert job is not None  # FK with ON DELETE CASCADE
+    detail = StructureDetail(
+        id=structure.id,
+        job_id=structure.job_id,
+        sample_index=structure.sample_index,
+        formula=structure.formula,
+        reduced_formula=structure.reduced_formula,
+        n_sites=structure.n_sites,
+        space_group={"symbol": structure.space_group_symbol, "number": structure.space_group_number},
+        predicted=predicted(structure),
+        structure=structure.structure,
+        provenance=provenance(structure, job),
+        links=links(structure),
+    )
+    return ok(detail.model_dump(mode="json"))

@@ -1,0 +1,137 @@
+"""Request and response models of the jobs resource. Units live in the Field descriptions so they
+show up in the OpenAPI schema."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.core.config import get_settings
+from app.tables import JobState
+
+_settings = get_settings()
+
+BAND_GAP_RANGE = (0.0, 10.0)  # eV; the training corpus spans ~0-9 eV
+FORMATION_ENERGY_RANGE = (-6.0, 2.0)  # eV/atom
+SEED_MAX = 2**31 - 1
+
+
+class Target(BaseModel):
+    """Property targets for classifier-free guidance. Omit both for unconditional sampling."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    band_gap: float | None = Field(
+        None, ge=BAND_GAP_RANGE[0], le=BAND_GAP_RANGE[1], description="Target band gap in eV.", examples=[2.5]
+    )
+    formation_energy_per_atom: float | None = Field(
+        None,
+        ge=FORMATION_ENERGY_RANGE[0],
+        le=FORMATION_ENERGY_RANGE[1],
+        description="Target formation energy in eV/atom.",
+        examples=[-1.5],
+    )
+
+
+class NumAtoms(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min: int = Field(ge=1, le=_settings.max_num_atoms, description="Smallest number of atoms per cell.")
+    max: int = Field(ge=1, le=_settings.max_num_atoms, description="Largest number of atoms per cell.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NumAtoms:
+        if self.min > self.max:
+            raise ValueError(f"num_atoms.min ({self.min}) must not exceed num_atoms.max ({self.max})")
+        return self
+
+
+def _check_elements(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    from pymatgen.core.periodic_table import Element
+
+    bad = [v for v in values if not Element.is_valid_symbol(v)]
+    if bad:
+        raise ValueError(f"unknown element symbol(s): {', '.join(map(repr, bad))}")
+    return sorted(set(values), key=values.index)
+
+
+class JobCreate(BaseModel):
+    """A generation request: sample ``num_samples`` crystals near the property target."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [{"target": {"band_gap": 2.5}, "num_samples": 4, "guidance_scale": 2.0, "seed": 7}]
+        },
+    )
+
+    target: Target = Field(default_factory=Target, description="Property targets (band_gap eV, formation_energy_per_atom eV/atom).")
+    num_samples: int = Field(ge=1, le=_settings.max_num_samples, description="Number of crystals to generate.")
+    guidance_scale: float = Field(
+        2.0, ge=0.0, le=20.0, description="Classifier-free guidance scale γ (dimensionless; 1 = plain conditional)."
+    )
+    seed: int | None = Field(
+        None, ge=0, le=SEED_MAX, description="Random seed; same request + same model ⇒ same structures. Drawn at random when omitted."
+    )
+    steps: int | None = Field(
+        None, ge=1, le=_settings.max_steps, description="Reverse-diffusion steps (default: the model's own)."
+    )
+    model: str | None = Field(None, max_length=128, description="Model variant (see GET /v1/models).")
+    num_atoms: NumAtoms | None = Field(None, description="Range of atoms per unit cell.")
+    allowed_elements: list[str] | None = Field(
+        None, min_length=1, max_length=100, description="Chemical system: only these elements may appear."
+    )
+    required_elements: list[str] | None = Field(
+        None, min_length=1, max_length=20, description="Elements every generated crystal must contain."
+    )
+
+    _elements_allowed = field_validator("allowed_elements")(_check_elements)
+    _elements_required = field_validator("required_elements")(_check_elements)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JobCreate:
+        if self.allowed_elements and self.required_elements:
+            missing = set(self.required_elements) - set(self.allowed_elements)
+            if missing:
+                raise ValueError(f"required_elements {sorted(missing)} are not in allowed_elements")
+        return self
+
+
+class TimingsOut(BaseModel):
+    created_at: datetime
+    started_at: datetime | None = None
+    first_structure_at: datetime | None = None
+    finished_at: datetime | None = None
+    queued_seconds: float | None = Field(None, description="Seconds from submission to the first chunk starting.")
+    running_seconds: float | None = Field(None, description="Seconds from start to finish (or until now).")
+    seconds_to_first_structure: float | None = Field(
+        None, description="Seconds from submission to the first stored structure."
+    )
+
+
+class JobOut(BaseModel):
+    id: uuid.UUID
+    state: JobState
+    progress: float = Field(ge=0.0, le=1.0, description="Fraction of num_samples sampled (moves within chunks).")
+    num_samples: int
+    num_structures: int = Field(description="Structures stored so far.")
+    num_chunks: int
+    chunks_done: int
+    chunk_size: int
+    target: Target
+    guidance_scale: float
+    seed: int
+    steps: int | None = Field(None, description="Reverse-diffusion steps (null until the worker resolves the model default).")
+    model: str
+    checkpoint_sha256: str | None = None
+    num_atoms: NumAtoms | None = None
+    allowed_elements: list[str] | None = None
+    required_elements: list[str] | None = None
+    timings: TimingsOut
+    error: str | None = None
+    links: dict[str, str]

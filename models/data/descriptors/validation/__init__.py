@@ -1,0 +1,1 @@
+"""Validation of the DFT reference path on known crystals (see README.md in this folder)."""

@@ -1,0 +1,114 @@
+"""Write an evaluation as ``metrics.json`` (everything) and ``metrics.md`` (tables a person reads)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from models.evaluate.pipeline import EvaluationResult
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return None if not math.isfinite(float(x)) else float(x)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    return x
+
+
+def _fmt(x, digits: int = 3) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, float):
+        return "–" if not math.isfinite(x) else f"{x:.{digits}f}"
+    return str(x)
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.1f} %"
+
+
+def markdown(result: EvaluationResult, title: str = "Evaluation") -> str:
+    s = result.summary
+    n = s["n"]
+    lines = [f"# {title}", "", f"{n} crystals; target: {s.get('target') or 'none (unconditional)'}.", ""]
+    lines += ["| metric | rate | count |", "|---|---|---|"]
+    for key, label in [
+        ("structure_valid", "structurally valid"),
+        ("composition_valid", "SMACT valid"),
+        ("valid", "valid"),
+        ("stable", "stable (E_hull ≤ 0.1 eV/atom)"),
+        ("unique", "unique"),
+        ("novel", "novel"),
+        ("vsun", "VSUN"),
+        ("property_hit", "property within tolerance"),
+        ("success", "success (VSUN + hit)"),
+    ]:
+        rate = s.get(f"{key}_rate")
+        if rate is None and key == "property_hit":
+            continue
+        lines.append(f"| {label} | {_pct(rate)} | {round(rate * n) if rate is not None else '–'} / {n} |")
+    lines.append("")
+    for name, dist in (s.get("target_error") or {}).items():
+        a = dist["all"]
+        if a.get("n"):
+            q = a["quantiles"]
+            lines.append(
+                f"{name} error (predicted − target), n={a['n']}: mean {a['mean']:+.3f}, mean |err| "
+                f"{a['mean_abs']:.3f}, median |err| {a['median_abs']:.3f}, p05..p95 {q['p05']:+.3f}..{q['p95']:+.3f}"
+            )
+    eh = s.get("e_above_hull", {})
+    if eh.get("n"):
+        lines.append(f"E_above_hull (eV/atom), n={eh['n']}: median {eh['quantiles']['p50']:.3f}, mean {eh['mean']:.3f}")
+    lines.append(
+        f"Mean relaxation RMSD {_fmt(s.get('mean_rmsd_relaxation_A'))} Å; diversity: "
+        f"{s['diversity']['unique_compositions']} compositions, {s['diversity']['unique_spacegroups']} space groups; "
+        f"{_fmt(s.get('seconds_per_crystal'), 2)} s per crystal."
+    )
+    da = s.get("descriptor_accuracy")
+    if da:
+        lines += ["", f"Descriptor accuracy ({da['n_crystals']} crystals): charge MAE {_fmt(da['charge_mae_e'])} e, "
+                  f"DOS cosine {_fmt(da['dos_cosine_mean'])}", "", "| element | sites | charge MAE (e) | DOS cosine |",
+                  "|---|---|---|---|"]
+        for el, v in da["by_element"].items():
+            lines.append(f"| {el} | {v['n_sites']} | {_fmt(v['charge_mae_e'])} | {_fmt(v['dos_cosine_mean'])} |")
+    lines += [
+        "",
+        "| name | formula | valid | E_hull | stable | unique | novel | band gap | E_form | success |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result.records:
+        lines.append(
+            f"| {r['name']} | {r['formula']} | {_fmt(r['valid'])} | {_fmt(r.get('e_above_hull'))} | {_fmt(r['stable'])} | "
+            f"{_fmt(r['unique'])} | {_fmt(r['novel'])} | {_fmt(r.get('band_gap'), 2)} | "
+            f"{_fmt(r.get('formation_energy_per_atom'))} | {_fmt(r['success'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_report(result: EvaluationResult, out_dir: str | Path, title: str = "Evaluation", relaxed_cifs: bool = True) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {"summary": result.summary, "records": result.records}
+    (out / "metrics.json").write_text(json.dumps(_jsonable(payload), indent=1) + "\n")
+    (out / "metrics.md").write_text(markdown(result, title))
+    if relaxed_cifs:
+        d = out / "relaxed"
+        d.mkdir(exist_ok=True)
+        for rec, s in zip(result.records, result.relaxed_structures, strict=True):
+            if s is not None:
+                s.to(filename=str(d / f"{rec['name']}.cif"))
+    return out

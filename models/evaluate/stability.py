@@ -1,0 +1,172 @@
+"""Thermodynamic stability on one energy scale: CHGNet energies against a CHGNet reference hull.
+
+Energy scale (measured, see ``assets/energy_scale.json``): CHGNet 0.3.0 was trained on MPtrj
+energies that already carry the MP2020 corrections, so its raw total energies sit on the
+MP2020-compatible scale. With MP's elemental reference energies as chemical potentials, CHGNet's
+static formation energies of MP-20 crystals match MP's to ~0.03 eV/atom, whereas applying MP2020
+corrections a second time shifts every oxide by ~0.66 eV/atom. Hence: no correction is applied;
+every reference and every generated crystal enters the hull with its CHGNet energy, and the
+elemental end points are the chemical potentials of :mod:`models.evaluate.chemical_potentials`.
+
+The hull is built per chemical system on demand from the reference crystals whose elements are a
+subset of the query's (a global 89-element hull is neither needed nor tractable), and cached.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from pymatgen.analysis.phase_diagram import PhaseDiagram
+from pymatgen.core import Composition, Structure
+from pymatgen.entries.computed_entries import ComputedEntry
+
+from models.evaluate.chemical_potentials import chemical_potentials
+from models.evaluate.references import load_reference_energies
+
+STABLE_THRESHOLD = 0.1  # eV/atom above hull
+
+
+class ReferenceHull:
+    """Convex hulls of reference entries (CHGNet energies) plus elemental chemical potentials."""
+
+    def __init__(self, entries: pd.DataFrame, mu: dict[str, float]):
+        """``entries``: columns formula (any formula), n_sites, energy_per_atom, [material_id]."""
+        self.mu = dict(mu)
+        self._by_chemsys: dict[frozenset[str], list[ComputedEntry]] = defaultdict(list)
+        ids = entries["material_id"] if "material_id" in entries else [None] * len(entries)
+        for mid, formula, e in zip(ids, entries["formula"], entries["energy_per_atom"], strict=True):
+            comp = Composition(formula)
+            if not np.isfinite(e):
+                continue
+            entry = ComputedEntry(comp, float(e) * comp.num_atoms, entry_id=mid)
+            self._by_chemsys[frozenset(el.symbol for el in comp)].append(entry)
+        for el, m in self.mu.items():
+            self._by_chemsys[frozenset([el])].append(ComputedEntry(Composition(el), float(m), entry_id=f"mu-{el}"))
+        self._pd_cache: dict[frozenset[str], PhaseDiagram] = {}
+
+    def phase_diagram(self, elements: frozenset[str]) -> PhaseDiagram:
+        pd_ = self._pd_cache.get(elements)
+        if pd_ is None:
+            missing = sorted(el for el in elements if el not in self.mu)
+            if missing:
+                raise KeyError(f"no elemental reference energy for {missing}")
+            entries = []
+            for k in range(1, len(elements) + 1):
+                for sub in itertools.combinations(sorted(elements), k):
+                    entries.extend(self._by_chemsys.get(frozenset(sub), []))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pd_ = PhaseDiagram(entries)
+            self._pd_cache[elements] = pd_
+        return pd_
+
+    def e_above_hull(self, composition: Composition | str, energy_per_atom: float) -> float:
+        """eV/atom above the hull (negative ⇒ below it, i.e. the hull would move)."""
+        comp = Composition(composition)
+        pd_ = self.phase_diagram(frozenset(el.symbol for el in comp))
+        entry = ComputedEntry(comp, float(energy_per_atom) * comp.num_atoms)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, e = pd_.get_decomp_and_e_above_hull(entry, allow_negative=True)
+        return float(e)
+
+    def formation_energy_per_atom(self, composition: Composition | str, energy_per_atom: float) -> float:
+        comp = Composition(composition)
+        frac = comp.fractional_composition.get_el_amt_dict()
+        missing = sorted(el for el in frac if el not in self.mu)
+        if missing:
+            raise KeyError(f"no elemental reference energy for {missing}")
+        return float(energy_per_atom - sum(x * self.mu[el] for el, x in frac.items()))
+
+
+@lru_cache(maxsize=4)
+def reference_hull(mode: str = "static", exclude_split: str | None = None) -> ReferenceHull:
+    """The shipped reference hull; ``exclude_split="test"`` leaves the corpus test crystals out."""
+    refs = load_reference_energies(mode)
+    if exclude_split is not None:
+        refs = refs[refs["split"] != exclude_split]
+    return ReferenceHull(refs, chemical_potentials())
+
+
+def relaxation_rmsd(initial: Structure, relaxed: Structure) -> float:
+    """RMS displacement (Å) of each site between generated and relaxed structure.
+
+    Sites keep their order through a relaxation, so displacements are taken site by site as the
+    minimum-image fractional difference expressed in the relaxed cell (the cell change itself is
+    reported separately by the volume ratio).
+    """
+    if len(initial) != len(relaxed):
+        raise ValueError("initial and relaxed structures have different numbers of sites")
+    d = relaxed.frac_coords - initial.frac_coords
+    d -= np.round(d)
+    cart = d @ relaxed.lattice.matrix
+    cart -= cart.mean(axis=0)  # a rigid translation of the whole crystal is not a displacement
+    return float(np.sqrt((cart**2).sum(axis=1).mean()))
+
+
+@dataclass
+class StabilityResult:
+    energy_per_atom: float
+    initial_energy_per_atom: float
+    e_above_hull: float | None
+    stable: bool
+    relaxed_structure: Structure
+    relax_steps: int
+    relax_converged: bool
+    rmsd: float
+    volume_ratio: float
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "energy_per_atom": self.energy_per_atom,
+            "initial_energy_per_atom": self.initial_energy_per_atom,
+            "e_above_hull": self.e_above_hull,
+            "stable": self.stable,
+            "relax_steps": self.relax_steps,
+            "relax_converged": self.relax_converged,
+            "rmsd_relaxation": self.rmsd,
+            "volume_ratio": self.volume_ratio,
+            "stability_error": self.error,
+        }
+
+
+def evaluate_stability(
+    structure: Structure,
+    hull: ReferenceHull | None = None,
+    relax_steps: int = 500,
+    fmax: float = 0.1,
+) -> StabilityResult:
+    """Relax with CHGNet (``relax_steps=0`` ⇒ static energy only) and place the result on the hull."""
+    from models.evaluate.chgnet_calc import relax, static_energy_per_atom
+
+    hull = hull or reference_hull()
+    if relax_steps > 0:
+        r = relax(structure, fmax=fmax, steps=relax_steps)
+        relaxed, e, e0, steps, conv = r.structure, r.energy_per_atom, r.initial_energy_per_atom, r.n_steps, r.converged
+    else:
+        e = e0 = static_energy_per_atom(structure)
+        relaxed, steps, conv = structure.copy(), 0, False
+    err = None
+    try:
+        ehull: float | None = hull.e_above_hull(relaxed.composition, e)
+    except KeyError as exc:
+        ehull, err = None, str(exc)
+    return StabilityResult(
+        energy_per_atom=e,
+        initial_energy_per_atom=e0,
+        e_above_hull=ehull,
+        stable=ehull is not None and ehull <= STABLE_THRESHOLD,
+        relaxed_structure=relaxed,
+        relax_steps=steps,
+        relax_converged=conv,
+        rmsd=relaxation_rmsd(structure, relaxed),
+        volume_ratio=float(relaxed.volume / structure.volume),
+        error=err,
+    )

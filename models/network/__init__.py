@@ -1,0 +1,1 @@
+"""The shared score network of the joint diffusion model (a DiffCSP-style periodic message-passing net)."""

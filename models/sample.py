@@ -1,0 +1,418 @@
+"""Sample crystals (structure + per-site charges + per-site DOS) from a trained joint diffusion model.
+
+This module is the model's only public sampling interface; the web service's worker calls
+``list_models``, ``load_model`` and ``generate``. CLI:
+
+    python -m models.sample --band-gap 3.0 --num-samples 64 --guidance 2 --seed 0 --out DIR \
+        [--formation-energy -1.5] [--model NAME] [--steps N]
+
+writes ``DIR/cif/sample_XXXX.cif``, ``DIR/samples.extxyz`` (per-site ``charges`` array when the variant
+has a charge channel), ``DIR/dos.json`` (energy grid + per-site DOS) and ``DIR/summary.json``.
+
+Determinism: all randomness comes from ``torch.Generator`` objects seeded from ``seed`` (and the batch
+and resampling-round index), never from global RNG, so the same arguments on CPU give the same
+crystals. Cancellation: ``should_stop`` is polled between denoising steps; when it returns True,
+``generate`` raises ``GenerationCancelled`` whose ``completed`` attribute holds the crystals of the
+batches that had already finished (the batch in flight is discarded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from pymatgen.core import Element, Lattice, Structure
+
+from models.data.descriptor_spec import CHARGE_UNIT, DOS_BINS, DOS_ENERGIES, DOS_UNIT
+from models.diffusion.batch import NUM_ELEMENTS
+from models.diffusion.build import build_diffusion, build_network
+from models.diffusion.descriptors import CHANNEL_SETS
+from models.diffusion.joint import JointDiffusion, SamplerSettings, SamplingStopped
+from models.network.cspnet import CSPNetDenoiser
+
+CHECKPOINT_ROOT = Path(__file__).resolve().parent / "checkpoints"
+# "default" is the charge+DOS variant; until it is shipped the first shipped variant in this order
+# stands in, and LoadedModel.name says which one it really is.
+DEFAULT_ORDER = ["charge_dos", "structure_only", "dummy", "charge", "dos"]
+MAX_RESAMPLE_ROUNDS = 20
+MAX_NUM_ATOMS = 64
+
+
+class GenerationCancelled(Exception):
+    """``should_stop()`` returned True; ``completed`` holds the crystals finished before the stop."""
+
+    def __init__(self, completed: list[GeneratedCrystal]) -> None:
+        super().__init__(f"generation cancelled after {len(completed)} finished crystals")
+        self.completed = completed
+
+
+class RequiredElementsError(ValueError):
+    """The required elements could not be satisfied within the bounded number of resampling rounds."""
+
+
+@dataclass
+class GeneratedCrystal:
+    structure: Structure
+    charges: np.ndarray | None  # (n_sites,), e; None if the variant has no charge channel
+    dos: np.ndarray | None  # (n_sites, DOS_BINS) on descriptor_spec.DOS_ENERGIES; None if none
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    checkpoint_path: Path
+    checkpoint_sha256: str
+    config: dict
+    default_steps: int
+    network: CSPNetDenoiser = field(repr=False)
+    diffusion: JointDiffusion = field(repr=False)
+    stats: dict = field(repr=False)
+    device: str = "cpu"
+    train_step: int = 0
+
+    @property
+    def has_charges(self) -> bool:
+        return CHANNEL_SETS[self.config["fields"]["descriptors"]][0]
+
+    @property
+    def has_dos(self) -> bool:
+        return CHANNEL_SETS[self.config["fields"]["descriptors"]][1]
+
+
+def _public_name(variant: str) -> str:
+    return variant.replace("_", "-")
+
+
+def _shipped_variants() -> list[str]:
+    if not CHECKPOINT_ROOT.exists():
+        return []
+    return sorted(p.parent.name for p in CHECKPOINT_ROOT.glob("*/model.pt"))
+
+
+def list_models() -> list[str]:
+    """Names accepted by ``load_model``: ``default`` (if anything is shipped) then every shipped variant."""
+    shipped = _shipped_variants()
+    return (["default"] if shipped else []) + [_public_name(v) for v in shipped]
+
+
+def _resolve(name: str) -> Path:
+    shipped = _shipped_variants()
+    if name == "default":
+        for v in DEFAULT_ORDER:
+            if v in shipped:
+                return CHECKPOINT_ROOT / v / "model.pt"
+        raise ValueError(f"no shipped model checkpoints under {CHECKPOINT_ROOT}")
+    variant = name.replace("-", "_")
+    if variant not in shipped:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models()) or 'none'}")
+    return CHECKPOINT_ROOT / variant / "model.pt"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_model(name: str = "default", checkpoint: str | Path | None = None, device: str = "cpu") -> LoadedModel:
+    """Load a shipped variant by name, or any ``model.pt`` written by ``models.train``."""
+    path = Path(checkpoint) if checkpoint is not None else _resolve(name)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    payload = torch.load(path, map_location=device, weights_only=False)
+    if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
+        raise ValueError(f"{path} is not a joint-diffusion model checkpoint")
+    cfg, stats = payload["config"], payload["stats"]
+    net = build_network(cfg, stats)
+    net.load_state_dict(payload["state_dict"])
+    net.eval().to(device)
+    display = _public_name(cfg["name"]) if (checkpoint is None or name == "default") else name
+    return LoadedModel(
+        name=display,
+        checkpoint_path=path.resolve(),
+        checkpoint_sha256=_sha256(path),
+        config=cfg,
+        default_steps=int(cfg["sampling"]["steps"]),
+        network=net,
+        diffusion=build_diffusion(cfg, stats),
+        stats=stats,
+        device=device,
+        train_step=int(payload.get("step", 0)),
+    )
+
+
+def _element_indices(symbols: list[str] | None, what: str) -> list[int] | None:
+    if symbols is None:
+        return None
+    out = []
+    for s in symbols:
+        try:
+            z = Element(str(s).strip()).Z
+        except ValueError as exc:
+            raise ValueError(f"{what}: unknown element symbol {s!r}") from exc
+        if z > NUM_ELEMENTS:
+            raise ValueError(f"{what}: element {s} (Z={z}) is outside the model's Z = 1..{NUM_ELEMENTS}")
+        out.append(z - 1)
+    return sorted(set(out))
+
+
+def _num_atoms_probs(stats: dict, num_atoms: tuple[int, int] | None) -> torch.Tensor:
+    counts = torch.tensor(stats["num_atoms_counts"], dtype=torch.float64)
+    probs = torch.zeros(MAX_NUM_ATOMS + 1, dtype=torch.float64)
+    probs[: counts.shape[0]] = counts[: MAX_NUM_ATOMS + 1]
+    if num_atoms is not None:
+        lo, hi = int(num_atoms[0]), int(num_atoms[1])
+        if not (1 <= lo <= hi <= MAX_NUM_ATOMS):
+            raise ValueError(f"num_atoms range must satisfy 1 <= min <= max <= {MAX_NUM_ATOMS}, got {num_atoms}")
+        window = torch.zeros_like(probs)
+        window[lo : hi + 1] = 1.0
+        probs = probs * window
+        if probs.sum() == 0:  # the training set never had these sizes: uniform over the asked range
+            probs = window
+    return probs / probs.sum()
+
+
+def _check_finite(value: float | None, what: str) -> None:
+    if value is not None and not math.isfinite(float(value)):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+
+
+def _to_crystals(model: LoadedModel, fields) -> list[GeneratedCrystal]:
+    types = fields.atom_types.numpy() + 1
+    frac = fields.frac_coords.numpy().astype(np.float64)
+    lattices = fields.lattice.numpy().astype(np.float64)
+    counts = fields.num_atoms.tolist()
+    desc = model.diffusion.descriptors
+    charges_all, dos_all = desc.destandardize(fields.descriptors) if desc is not None else (None, None)
+    out, start = [], 0
+    for i, n in enumerate(counts):
+        sl = slice(start, start + n)
+        start += n
+        structure = Structure(Lattice(lattices[i]), [int(z) for z in types[sl]], frac[sl])
+        charges = None if charges_all is None else charges_all[sl].copy()
+        dos = None if dos_all is None else dos_all[sl].copy()
+        out.append(GeneratedCrystal(structure, charges, dos))
+    return out
+
+
+def _derived_seed(seed: int, round_index: int, batch_index: int) -> int:
+    h = hashlib.sha256(f"{seed}:{round_index}:{batch_index}".encode()).digest()
+    return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
+
+
+def generate(
+    model: LoadedModel,
+    num_samples: int,
+    *,
+    band_gap: float | None = None,
+    formation_energy_per_atom: float | None = None,
+    guidance_scale: float = 2.0,
+    seed: int = 0,
+    steps: int | None = None,
+    num_atoms: tuple[int, int] | None = None,
+    allowed_elements: list[str] | None = None,
+    required_elements: list[str] | None = None,
+    batch_size: int = 64,
+    progress: Callable[[float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[GeneratedCrystal]:
+    """Generate ``num_samples`` crystals, optionally guided toward a band gap and/or formation energy.
+
+    Guidance: each network output is uncond + γ (cond − uncond); γ = 0 or no target is unconditional.
+    ``allowed_elements`` masks the element logits; ``required_elements`` rejects crystals missing any
+    of them and resamples (derived seeds, at most ``MAX_RESAMPLE_ROUNDS`` rounds, then
+    ``RequiredElementsError``). ``progress(fraction)`` is called after every denoising step.
+    """
+    if int(num_samples) != num_samples or num_samples < 0:
+        raise ValueError(f"num_samples must be a non-negative integer, got {num_samples!r}")
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    _check_finite(band_gap, "band_gap")
+    _check_finite(formation_energy_per_atom, "formation_energy_per_atom")
+    _check_finite(guidance_scale, "guidance_scale")
+    steps = model.default_steps if steps is None else int(steps)
+    if steps < 1:
+        raise ValueError("steps must be >= 1")
+
+    allowed = _element_indices(allowed_elements, "allowed_elements")
+    required = _element_indices(required_elements, "required_elements") or []
+    if allowed is None:
+        support = torch.tensor(model.stats["element_counts"]) > 0
+        allowed_mask = support.clone()
+        allowed_mask[required] = True
+    else:
+        if not allowed:
+            raise ValueError("allowed_elements is empty")
+        allowed_mask = torch.zeros(NUM_ELEMENTS, dtype=torch.bool)
+        allowed_mask[allowed] = True
+        missing = [Element.from_Z(i + 1).symbol for i in required if not allowed_mask[i]]
+        if missing:
+            raise ValueError(f"required elements {missing} are not in allowed_elements")
+    log_mask = torch.where(allowed_mask, 0.0, float("-inf"))
+    probs = _num_atoms_probs(model.stats, num_atoms)
+    if required:
+        max_n = int(torch.nonzero(probs > 0).max())
+        if len(required) > max_n:
+            raise ValueError(f"{len(required)} required elements cannot fit in cells of at most {max_n} atoms")
+        probs[: len(required)] = 0.0
+        probs = probs / probs.sum()
+
+    conditions: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    settings = SamplerSettings(
+        steps=steps,
+        corrector_steps=int(model.config["sampling"]["corrector_steps"]),
+        snr=float(model.config["sampling"]["snr"]),
+        guidance_scale=float(guidance_scale),
+    )
+    targets = {"band_gap": band_gap, "formation_energy_per_atom": formation_energy_per_atom}
+    required_set = set(int(i) for i in required)
+
+    results: list[GeneratedCrystal] = []
+    total_units = math.ceil(num_samples / batch_size) * steps if num_samples else 1
+    done_units = 0
+    last_fraction = 0.0
+
+    def report(units: int) -> None:
+        nonlocal last_fraction
+        if progress is not None:
+            last_fraction = max(last_fraction, min(1.0, units / max(total_units, 1)))
+            progress(last_fraction)
+
+    for round_index in range(MAX_RESAMPLE_ROUNDS + 1):
+        need = num_samples - len(results)
+        if need <= 0:
+            break
+        if round_index > 0:
+            total_units += math.ceil(need / batch_size) * steps
+        n_batches = math.ceil(need / batch_size)
+        for batch_index in range(n_batches):
+            b = min(batch_size, need - batch_index * batch_size)
+            if should_stop is not None and should_stop():
+                raise GenerationCancelled(results)
+            gen = torch.Generator().manual_seed(_derived_seed(int(seed), round_index, batch_index))
+            n_atoms = torch.multinomial(probs, b, replacement=True, generator=gen)
+            for key, value in targets.items():
+                if value is not None:
+                    conditions[key] = (torch.full((b,), float(value)), torch.ones(b, dtype=torch.bool))
+            base_units = done_units
+
+            def on_step(k: int, total: int, base: int = base_units) -> bool:
+                report(base + k)
+                return bool(should_stop is not None and should_stop())
+
+            try:
+                fields = model.diffusion.sample(
+                    model.network, n_atoms, settings, conditions, log_mask, gen, on_step
+                )
+            except SamplingStopped:
+                raise GenerationCancelled(results) from None
+            done_units += steps
+            for crystal in _to_crystals(model, fields):
+                if required_set:
+                    present = {site.specie.Z - 1 for site in crystal.structure}
+                    if not required_set <= present:
+                        continue
+                if len(results) < num_samples:
+                    results.append(crystal)
+    if len(results) < num_samples:
+        names = [Element.from_Z(i + 1).symbol for i in sorted(required_set)]
+        raise RequiredElementsError(
+            f"only {len(results)} of {num_samples} crystals contained all required elements {names} after "
+            f"{MAX_RESAMPLE_ROUNDS} resampling rounds; relax required_elements or allowed_elements"
+        )
+    report(total_units)
+    return results
+
+
+def write_outputs(crystals: list[GeneratedCrystal], out: Path, provenance: dict) -> None:
+    """CIFs, one extxyz with per-site charges, DOS JSON and a summary with provenance."""
+    from ase.io import write as ase_write
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    (out / "cif").mkdir(parents=True, exist_ok=True)
+    frames = []
+    dos_records = []
+    for i, c in enumerate(crystals):
+        c.structure.to(filename=str(out / "cif" / f"sample_{i:04d}.cif"))
+        atoms = AseAtomsAdaptor.get_atoms(c.structure)
+        if c.charges is not None:
+            atoms.set_array("charges", np.asarray(c.charges, dtype=np.float64))
+        atoms.info["sample_index"] = i
+        frames.append(atoms)
+        if c.dos is not None:
+            dos_records.append(
+                {"index": i, "formula": c.structure.composition.reduced_formula, "dos": np.round(c.dos, 6).tolist()}
+            )
+    if frames:
+        ase_write(str(out / "samples.extxyz"), frames, format="extxyz")
+    if dos_records:
+        (out / "dos.json").write_text(
+            json.dumps({"energies_eV": DOS_ENERGIES.tolist(), "unit": DOS_UNIT, "bins": DOS_BINS, "samples": dos_records})
+        )
+    summary = {
+        **provenance,
+        "charge_unit": CHARGE_UNIT,
+        "samples": [
+            {"index": i, "formula": c.structure.composition.reduced_formula, "n_sites": len(c.structure)}
+            for i, c in enumerate(crystals)
+        ],
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Sample crystals from the joint diffusion model.")
+    p.add_argument("--band-gap", type=float, default=None, help="target band gap, eV")
+    p.add_argument("--formation-energy", type=float, default=None, help="target formation energy, eV/atom")
+    p.add_argument("--num-samples", type=int, default=16)
+    p.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance scale γ")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    p.add_argument("--model", default="default", help=f"shipped variant: {', '.join(list_models()) or 'none'}")
+    p.add_argument("--checkpoint", default=None, help="path to a model.pt instead of a shipped variant")
+    p.add_argument("--num-atoms", type=int, nargs=2, metavar=("MIN", "MAX"), default=None)
+    p.add_argument("--elements", nargs="+", default=None, help="allowed elements (chemical system)")
+    p.add_argument("--required-elements", nargs="+", default=None)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 avoids contention on busy machines)")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model = load_model(args.model, args.checkpoint)
+    crystals = generate(
+        model,
+        args.num_samples,
+        band_gap=args.band_gap,
+        formation_energy_per_atom=args.formation_energy,
+        guidance_scale=args.guidance,
+        seed=args.seed,
+        steps=args.steps,
+        num_atoms=tuple(args.num_atoms) if args.num_atoms else None,
+        allowed_elements=args.elements,
+        required_elements=args.required_elements,
+        batch_size=args.batch_size,
+    )
+    provenance = {
+        "model": model.name,
+        "checkpoint": str(model.checkpoint_path),
+        "checkpoint_sha256": model.checkpoint_sha256,
+        "train_step": model.train_step,
+        "band_gap": args.band_gap,
+        "formation_energy_per_atom": args.formation_energy,
+        "guidance_scale": args.guidance,
+        "seed": args.seed,
+        "steps": args.steps or model.default_steps,
+    }
+    write_outputs(crystals, args.out, provenance)
+    print(f"wrote {len(crystals)} crystals to {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,320 @@
+"""Train one variant of the joint diffusion model.
+
+    python -m models.train --config models/configs/structure_only.yaml [--max-steps N] [--out-dir DIR]
+
+Resumable: the full training state (weights, EMA, optimizer, data order position, elapsed time) is
+written atomically to ``<out_dir>/last.pt`` every ``checkpoint_every`` steps; rerunning the same command
+continues from there, and the step budget in the config is a total, not an increment. The EMA weights are
+exported as ``<out_dir>/model.pt`` (what sampling loads) and, when ``training.ship_dir`` is set, copied
+with the config, the training log and a SHA-256 manifest into the shipped-checkpoint folder.
+Logs: ``train_log.csv`` and ``train_log.jsonl`` (train loss per field, validation loss per field on a
+fixed validation subset with fixed noise, learning rate, crystals/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from tqdm import tqdm
+
+from models.diffusion.batch import collate
+from models.diffusion.build import build_diffusion, build_network, count_parameters, load_config
+from models.diffusion.dataset import attach_descriptors, compute_stats, load_crystals
+from models.diffusion.descriptors import descriptor_dim
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINT_FORMAT = "mattergen-e/joint-diffusion-v1"
+LOG_FIELDS = ["types", "coords", "lattice", "descriptors", "total"]
+CSV_COLUMNS = (
+    ["step", "epoch", "elapsed_s", "lr", "crystals_per_s"]
+    + [f"train_{f}" for f in LOG_FIELDS]
+    + [f"val_{f}" for f in LOG_FIELDS]
+)
+
+
+class EMA:
+    """Exponential moving average of the parameters; sampling uses these smoother weights."""
+
+    def __init__(self, net: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, net: torch.nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))  # warm start: early EMA follows the weights
+        for k, v in net.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.shadow[k].mul_(d).add_(v.detach(), alpha=1 - d)
+            else:
+                self.shadow[k].copy_(v)
+
+
+def lr_at(step: int, tcfg: dict, max_steps: int) -> float:
+    base, warm = float(tcfg["lr"]), int(tcfg["warmup_steps"])
+    if step < warm:
+        return base * (step + 1) / warm
+    frac = min(1.0, (step - warm) / max(1, max_steps - warm))
+    floor = float(tcfg["min_lr_ratio"])
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_save(obj: object, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def evaluate(diffusion, net, items: list[dict], batch_size: int, dim: int, seed: int) -> dict[str, float]:
+    """Mean per-field loss on ``items`` with a fixed generator: comparable across steps and runs."""
+    net.eval()
+    sums: dict[str, float] = {}
+    count = 0
+    for i in range(0, len(items), batch_size):
+        chunk = items[i : i + batch_size]
+        gen = torch.Generator().manual_seed(seed + i)
+        losses = diffusion.losses(net, collate(chunk, dim), generator=gen, drop_conditions=False)
+        for k, v in losses.items():
+            sums[k] = sums.get(k, 0.0) + float(v) * len(chunk)
+        count += len(chunk)
+    net.train()
+    return {k: v / max(count, 1) for k, v in sums.items()}
+
+
+def export_model(state: dict, out_dir: Path) -> Path:
+    """Write the EMA weights + config + stats as ``model.pt`` (what ``models.sample`` loads)."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "config": state["config"],
+        "stats": state["stats"],
+        "state_dict": state["ema"],
+        "step": state["step"],
+        "epoch": state["epoch"],
+        "train_seconds": state["train_seconds"],
+        "crystals_seen": state["crystals_seen"],
+        "param_count": state["param_count"],
+    }
+    path = out_dir / "model.pt"
+    _atomic_save(payload, path)
+    return path
+
+
+def ship(out_dir: Path, ship_dir: Path, state: dict) -> None:
+    """Copy model.pt, config.yaml, train_log.csv and a SHA-256 manifest into the shipped folder."""
+    ship_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("model.pt", "train_log.csv"):
+        src = out_dir / name
+        if src.exists():
+            tmp = ship_dir / (name + ".tmp")
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, ship_dir / name)
+    with (ship_dir / "config.yaml").open("w") as fh:
+        yaml.safe_dump(state["config"], fh, sort_keys=False)
+    manifest = {
+        "variant": state["config"]["name"],
+        "files": {
+            name: {"sha256": _sha256(ship_dir / name), "bytes": (ship_dir / name).stat().st_size}
+            for name in ("model.pt", "config.yaml", "train_log.csv")
+            if (ship_dir / name).exists()
+        },
+        "step": state["step"],
+        "max_steps": state["config"]["training"]["max_steps"],
+        "epochs": round(state["epoch_float"], 3),
+        "train_hours": round(state["train_seconds"] / 3600.0, 3),
+        "crystals_seen": state["crystals_seen"],
+        "param_count": state["param_count"],
+        "training_crystals": state["stats"]["num_crystals"],
+        "descriptor_sites": state["stats"]["descriptor_sites"],
+    }
+    tmp = ship_dir / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, ship_dir / "manifest.json")
+
+
+def _append_log(out_dir: Path, row: dict) -> None:
+    csv_path = out_dir / "train_log.csv"
+    new = not csv_path.exists()
+    with csv_path.open("a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+        if new:
+            w.writeheader()
+        w.writerow({k: row.get(k, "") for k in CSV_COLUMNS})
+    with (out_dir / "train_log.jsonl").open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def train(config: dict | str | Path, out_dir: Path | str | None = None, max_steps: int | None = None) -> Path:
+    """Train (or resume) the variant described by ``config``; return the path of the exported model.pt."""
+    cfg = load_config(config)
+    tcfg = cfg["training"]
+    if max_steps is not None:
+        tcfg["max_steps"] = int(max_steps)
+    total_steps = int(tcfg["max_steps"])
+    out = Path(out_dir) if out_dir is not None else REPO_ROOT / (tcfg["out_dir"] or f"var/train/{cfg['name']}")
+    out.mkdir(parents=True, exist_ok=True)
+    ship_dir = REPO_ROOT / tcfg["ship_dir"] if tcfg.get("ship_dir") else None
+    torch.set_num_threads(int(tcfg["num_threads"]))
+    torch.manual_seed(int(cfg["seed"]))
+
+    dcfg = cfg["data"]
+    channels = cfg["fields"]["descriptors"]
+    dim = descriptor_dim(channels)
+    train_items = load_crystals(dcfg["train_split"], dcfg["descriptors"], dcfg["limit"])
+    if not train_items:
+        raise ValueError("no training crystals selected")
+    val_items = []
+    if dcfg["val_split"] and int(dcfg["val_limit"]) > 0:
+        val_items = load_crystals(dcfg["val_split"], dcfg["descriptors"], int(dcfg["val_limit"]))
+
+    last = out / "last.pt"
+    resume = torch.load(last, weights_only=False) if last.exists() else None
+    stats = resume["stats"] if resume else compute_stats(train_items, channels)
+    attach_descriptors(train_items, channels, stats)
+    attach_descriptors(val_items, channels, stats)
+
+    net = build_network(cfg, stats)
+    diffusion = build_diffusion(cfg, stats)
+    opt = torch.optim.AdamW(net.parameters(), lr=float(tcfg["lr"]), weight_decay=float(tcfg["weight_decay"]))
+    ema = EMA(net, float(tcfg["ema_decay"]))
+    state = {
+        "config": cfg,
+        "stats": stats,
+        "step": 0,
+        "epoch": 0,
+        "position": 0,
+        "train_seconds": 0.0,
+        "crystals_seen": 0,
+        "param_count": count_parameters(net),
+    }
+    if resume:
+        net.load_state_dict(resume["model"])
+        ema.shadow = resume["ema"]
+        opt.load_state_dict(resume["optimizer"])
+        for k in ("step", "epoch", "position", "train_seconds", "crystals_seen"):
+            state[k] = resume[k]
+        torch.set_rng_state(resume["torch_rng"])
+
+    bs = int(tcfg["batch_size"])
+    n_train = len(train_items)
+
+    def epoch_order(epoch: int) -> torch.Tensor:
+        return torch.randperm(n_train, generator=torch.Generator().manual_seed(int(cfg["seed"]) * 100003 + epoch))
+
+    def save_state() -> Path:
+        state["epoch_float"] = state["epoch"] + state["position"] / n_train
+        state["ema"] = ema.shadow
+        _atomic_save(
+            {
+                **{k: v for k, v in state.items() if k != "ema"},
+                "model": net.state_dict(),
+                "ema": ema.shadow,
+                "optimizer": opt.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+            },
+            last,
+        )
+        path = export_model(state, out)
+        if ship_dir is not None:
+            ship(out, ship_dir, state)
+        return path
+
+    order = epoch_order(state["epoch"])
+    running: dict[str, float] = {}
+    running_n = 0
+    window_start, window_crystals = time.perf_counter(), 0
+    net.train()
+    bar = tqdm(
+        total=total_steps,
+        initial=state["step"],
+        desc=f"train {cfg['name']}",
+        file=sys.stderr,
+        mininterval=1.0 if sys.stderr.isatty() else 60.0,
+        dynamic_ncols=True,
+    )
+    model_path = out / "model.pt"
+    while state["step"] < total_steps:
+        if state["position"] + bs > n_train and state["position"] > 0:
+            state["epoch"] += 1
+            state["position"] = 0
+            order = epoch_order(state["epoch"])
+        idx = order[state["position"] : state["position"] + bs].tolist()
+        state["position"] += len(idx)
+        batch = collate([train_items[i] for i in idx], dim)
+        t0 = time.perf_counter()
+        for group in opt.param_groups:
+            group["lr"] = lr_at(state["step"], tcfg, total_steps)
+        losses = diffusion.losses(net, batch)
+        opt.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), float(tcfg["grad_clip"]))
+        opt.step()
+        ema.update(net, state["step"])
+        state["train_seconds"] += time.perf_counter() - t0
+        state["step"] += 1
+        state["crystals_seen"] += len(idx)
+        window_crystals += len(idx)
+        for k, v in losses.items():
+            running[k] = running.get(k, 0.0) + float(v.detach())
+        running_n += 1
+        bar.update(1)
+        step = state["step"]
+        do_eval = val_items and (step % int(tcfg["eval_every"]) == 0 or step == total_steps)
+        if step % int(tcfg["log_every"]) == 0 or do_eval or step == total_steps:
+            now = time.perf_counter()
+            row = {
+                "step": step,
+                "epoch": round(state["epoch"] + state["position"] / n_train, 4),
+                "elapsed_s": round(state["train_seconds"], 1),
+                "lr": opt.param_groups[0]["lr"],
+                "crystals_per_s": round(window_crystals / max(now - window_start, 1e-9), 2),
+            }
+            row.update({f"train_{k}": round(v / running_n, 5) for k, v in running.items()})
+            if do_eval:
+                ema_net = copy.deepcopy(net)
+                ema_net.load_state_dict(ema.shadow)
+                val = evaluate(diffusion, ema_net, val_items, bs, dim, seed=12345)
+                row.update({f"val_{k}": round(v, 5) for k, v in val.items()})
+            _append_log(out, row)
+            bar.set_postfix(loss=row.get("train_total"), val=row.get("val_total", "-"))
+            running, running_n = {}, 0
+            window_start, window_crystals = time.perf_counter(), 0
+        if step % int(tcfg["checkpoint_every"]) == 0 or step == total_steps:
+            model_path = save_state()
+    bar.close()
+    if not (out / "model.pt").exists() or resume is not None and resume["step"] >= total_steps:
+        model_path = save_state()
+    return model_path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="variant config, e.g. models/configs/structure_only.yaml")
+    parser.add_argument("--out-dir", default=None, help="training state folder (default: training.out_dir)")
+    parser.add_argument("--max-steps", type=int, default=None, help="override training.max_steps (total)")
+    args = parser.parse_args(argv)
+    path = train(args.config, args.out_dir, args.max_steps)
+    print(f"model: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+#!/usr/bin/env python
+"""Run the whole service locally: PostgreSQL + Redis from wheels, migrations, one worker, the API.
+
+    python scripts/run_local.py            # everything, in the foreground; Ctrl-C stops it all
+    python scripts/run_local.py services   # only start PostgreSQL + Redis (they keep running)
+    python scripts/run_local.py stop       # stop PostgreSQL + Redis started by this script
+    python scripts/run_local.py migrate    # apply migrations
+
+Data lives under DATA_DIR (default ./var) and survives restarts. If DATABASE_URL / REDIS_URL are set
+in the environment, those external servers are used and no embedded server is started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from app.core.config import get_settings  # noqa: E402
+from app.local_services import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
+
+
+def embedded_servers() -> tuple[EmbeddedPostgres | None, EmbeddedRedis | None]:
+    settings = get_settings()
+    pg = None if "DATABASE_URL" in os.environ else EmbeddedPostgres(settings.data_dir / "postgres", settings.local_pg_port)
+    redis = None if "REDIS_URL" in os.environ else EmbeddedRedis(settings.data_dir / "redis", settings.local_redis_port)
+    return pg, redis
+
+
+def start_services() -> dict[str, str]:
+    """Start what is embedded; return the env that points the worker/API at the servers."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    pg, redis = embedded_servers()
+    env = {}
+    if pg is not None:
+        pg.start()
+        env["DATABASE_URL"] = pg.url
+        print(f"PostgreSQL  {pg.url}  (data {pg.data_dir})", flush=True)
+    if redis is not None:
+        redis.start()
+        env["REDIS_URL"] = redis.url
+        print(f"Redis       {redis.url}  (data {redis.data_dir})", flush=True)
+    return env
+
+
+def stop_services() -> None:
+    pg, redis = embedded_servers()
+    for server in (redis, pg):
+        if server is not None:
+            server.stop()
+            print(f"stopped {type(server).__name__}", flush=True)
+
+
+def migrate(env: dict[str, str]) -> None:
+    from app.core.migrate import upgrade
+
+    upgrade(env.get("DATABASE_URL") or get_settings().database_url)
+    print("migrations applied", flush=True)
+
+
+def run_all(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    env = {**os.environ, **start_services()}
+    migrate(env)
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    py = sys.executable
+    worker_cmd = [
+        py, "-m", "celery", "-A", "worker.celery_app:celery_app", "worker", "-Q", settings.celery_queue,
+        "--concurrency", str(args.concurrency), "--pool", "prefork", "--loglevel", "INFO", "-n", "local@%h",
+    ]
+    api_cmd = [py, "-m", "uvicorn", "app.main:app", "--host", settings.api_host, "--port", str(settings.api_port)]
+    procs = [
+        subprocess.Popen(worker_cmd, cwd=REPO, env=env, stdout=open(logs / "worker.log", "ab"), stderr=subprocess.STDOUT),
+        subprocess.Popen(api_cmd, cwd=REPO, env=env),
+    ]
+    print(f"worker      pid {procs[0].pid}  (log {logs / 'worker.log'})", flush=True)
+    print(f"API         http://{settings.api_host}:{settings.api_port}  (docs at /docs)", flush=True)
+
+    stopping = False
+
+    def _stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    code = 0
+    try:
+        while not stopping:
+            for p in procs:
+                if p.poll() is not None:
+                    print(f"process {p.args[2:4]} exited with {p.returncode}; shutting down", flush=True)
+                    code = p.returncode or 1
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if not args.keep_services:
+            stop_services()
+    return code
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "services", "stop", "migrate"])
+    parser.add_argument("--concurrency", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--keep-services", action="store_true", help="leave PostgreSQL/Redis running on exit")
+    args = parser.parse_args()
+    if args.command == "services":
+        env = start_services()
+        migrate(env)
+        return 0
+    if args.command == "stop":
+        stop_services()
+        return 0
+    if args.command == "migrate":
+        migrate({k: v for k, v in os.environ.items() if k == "DATABASE_URL"})
+        return 0
+    return run_all(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""No Docker engine runs here, so the deployment files are checked structurally."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_compose_file_is_valid_and_complete():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "redis", "migrate", "api", "worker"} <= set(services)
+    for name in ("postgres", "redis", "api", "worker"):
+        check = services[name]["healthcheck"]
+        assert check["test"] and check["interval"], name
+    # Migrations run on start, before the API and the worker.
+    assert "app.core.migrate" in " ".join(services["migrate"]["command"])
+    for name in ("api", "worker"):
+        deps = services[name]["depends_on"]
+        assert deps["migrate"]["condition"] == "service_completed_successfully"
+        assert deps["postgres"]["condition"] == "service_healthy"
+        assert deps["redis"]["condition"] == "service_healthy"
+        assert services[name]["build"]["target"] == name
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgresql+psycopg://") and "@postgres:" in env["DATABASE_URL"]
+        assert env["REDIS_URL"].startswith("redis://redis:")
+        assert env["CELERY_QUEUE"] == "gpu"
+    devices = services["worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["capabilities"] == ["gpu"]
+    assert services["worker"]["environment"]["MODEL_DEVICE"] == "cuda"
+    assert "8000:8000" in services["api"]["ports"]
+    assert set(compose["volumes"]) == {"pgdata", "redisdata"}
+
+
+def test_dockerfile_has_api_and_cuda_worker_targets():
+    text = (REPO / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM\s+\S+\s+AS\s+(\w+)", text, flags=re.M)
+    assert {"base", "api", "worker"} <= set(stages)
+    worker_stage = text.split("AS worker", 1)[1]
+    assert "download.pytorch.org/whl/${TORCH_CUDA}" in worker_stage and "torch==2.13.0" in worker_stage
+    assert "celery" in worker_stage and "uvicorn" in text.split("AS api", 1)[1].split("AS worker")[0]
+    # Everything the images copy exists in the repo.
+    for src in re.findall(r"^COPY\s+(.+?)\s+\S+$", text, flags=re.M):
+        for part in src.split():
+            assert (REPO / part).exists(), part

@@ -1,0 +1,125 @@
+"""Jobs and structures endpoints in-process against the real database; chunks are sampled in-process
+by the worker's own `run_chunk` (the tiny model), so no broker consumer is involved."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from pymatgen.core import Structure
+from sqlalchemy import text
+
+from app.core.db import get_engine
+from worker.tasks import run_chunk
+
+
+@pytest.fixture()
+def finished_job(job_factory):
+    job = job_factory(num_samples=6, seed=21, target={"band_gap": 2.0}, steps=10)
+    for index in range(job.num_chunks):
+        assert run_chunk(str(job.id), index) == "committed"
+    # What the evaluation module will do later: fill predicted properties.
+    with get_engine().begin() as conn:
+        conn.execute(
+            text("UPDATE structures SET band_gap_pred = sample_index * 0.5, formation_energy_pred = -sample_index "
+                 "WHERE job_id = :j"),
+            {"j": job.id},
+        )
+    return job
+
+
+def test_idempotency_key_returns_the_same_job(client):
+    body = {"target": {"band_gap": 1.0}, "num_samples": 2, "seed": 5}
+    key = f"test-{uuid.uuid4()}"
+    first = client.post("/v1/jobs", json=body, headers={"Idempotency-Key": key})
+    assert first.status_code == 202 and first.json()["meta"]["created"] is True
+    again = client.post("/v1/jobs", json=body, headers={"Idempotency-Key": key})
+    assert again.status_code == 202 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["data"]["id"] == first.json()["data"]["id"]
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.json()["meta"]["created"] is False
+
+    conflict = client.post("/v1/jobs", json={**body, "num_samples": 3}, headers={"Idempotency-Key": key})
+    assert conflict.status_code == 409 and "different request" in conflict.json()["errors"][0]["message"]
+    other = client.post("/v1/jobs", json=body, headers={"Idempotency-Key": key + "-2"})
+    assert other.json()["data"]["id"] != first.json()["data"]["id"]
+    no_key = client.post("/v1/jobs", json=body)
+    assert no_key.json()["data"]["id"] != first.json()["data"]["id"]
+
+
+def test_submitted_job_shape(client):
+    r = client.post("/v1/jobs", json={"target": {"band_gap": 2.5, "formation_energy_per_atom": -1.0},
+                                      "num_samples": 10, "allowed_elements": ["Li", "Fe", "P", "O"],
+                                      "required_elements": ["Li"], "num_atoms": {"min": 4, "max": 20}})
+    assert r.status_code == 202
+    job = r.json()["data"]
+    assert job["state"] == "queued" and job["progress"] == 0.0 and job["num_structures"] == 0
+    assert job["num_chunks"] == 3 and job["chunk_size"] == 4
+    assert 0 <= job["seed"] < 2**31  # drawn and stored when omitted, so the job is reproducible
+    assert job["target"] == {"band_gap": 2.5, "formation_energy_per_atom": -1.0}
+    assert job["num_atoms"] == {"min": 4, "max": 20} and job["required_elements"] == ["Li"]
+    assert r.headers["Location"].endswith(job["links"]["self"])
+    listed = client.get("/v1/jobs", params={"state": "queued", "limit": 200}).json()
+    assert job["id"] in [j["id"] for j in listed["data"]] and listed["meta"]["total"] >= 1
+
+
+def test_structure_listing_pagination_fields_and_filters(client, finished_job):
+    jid = finished_job.id
+    page = client.get(f"/v1/jobs/{jid}/structures", params={"limit": 4}).json()
+    assert page["meta"] == {"total": 6, "limit": 4, "offset": 0, "next_offset": 4}
+    assert [s["sample_index"] for s in page["data"]] == [0, 1, 2, 3]
+    rest = client.get(f"/v1/jobs/{jid}/structures", params={"limit": 4, "offset": 4}).json()
+    assert [s["sample_index"] for s in rest["data"]] == [4, 5] and rest["meta"]["next_offset"] is None
+
+    full = page["data"][0]
+    for key in ("formula", "elements", "n_sites", "lattice", "space_group", "predicted", "charges"):
+        assert key in full
+    assert len(full["charges"]) == full["n_sites"] and full["space_group"]["number"] >= 1
+
+    sparse = client.get(f"/v1/jobs/{jid}/structures", params={"fields": "formula,n_sites"}).json()["data"]
+    assert set(sparse[0]) == {"id", "formula", "n_sites"}
+
+    ranged = client.get(f"/v1/jobs/{jid}/structures", params={"band_gap_min": 1.0, "band_gap_max": 2.0}).json()
+    assert [s["sample_index"] for s in ranged["data"]] == [2, 3, 4] and ranged["meta"]["total"] == 3
+    ef = client.get(f"/v1/jobs/{jid}/structures", params={"formation_energy_max": -4.5}).json()["data"]
+    assert [s["sample_index"] for s in ef] == [5]
+    element = full["elements"][0]
+    with_el = client.get(f"/v1/jobs/{jid}/structures", params={"elements": element}).json()["data"]
+    assert all(element in s["elements"] for s in with_el) and with_el
+
+
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ({"fields": "formula,secret"}, "unknown field"),
+        ({"band_gap_mn": 1}, "unknown query parameter"),
+        ({"band_gap_min": 3, "band_gap_max": 1}, "greater than"),
+        ({"elements": "Na,Qq"}, "unknown element"),
+    ],
+)
+def test_structure_listing_bad_queries_are_400(client, finished_job, params, needle):
+    r = client.get(f"/v1/jobs/{finished_job.id}/structures", params=params)
+    assert r.status_code == 400 and needle in r.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 5000}, {"offset": -1}, {"band_gap_min": "nan"},
+                                    {"space_group": 231}])
+def test_structure_listing_out_of_range_query_is_422(client, finished_job, params):
+    r = client.get(f"/v1/jobs/{finished_job.id}/structures", params=params)
+    assert r.status_code == 422 and r.json()["errors"]
+
+
+def test_structure_detail_cif_and_dos(client, finished_job):
+    row = client.get(f"/v1/jobs/{finished_job.id}/structures", params={"limit": 1}).json()["data"][0]
+    detail = client.get(f"/v1/structures/{row['id']}").json()["data"]
+    structure = Structure.from_dict(detail["structure"])
+    assert len(structure) == row["n_sites"]
+    assert structure.site_properties["charge"] == pytest.approx(row["charges"])
+    assert detail["provenance"]["job_seed"] == 21 and detail["provenance"]["steps"] == 10
+    assert detail["predicted"] == {"band_gap": 0.0, "formation_energy_per_atom": 0.0}
+
+    cif = client.get(f"/v1/structures/{row['id']}.cif")
+    assert "_atom_site_bader_charge" in cif.text and "checkpoint sha256" in cif.text
+    dos = client.get(f"/v1/structures/{row['id']}/dos").json()["data"]
+    assert dos["energy_unit"] == "eV" and dos["sigma"] == 0.3
+    assert [s["species"] for s in dos["sites"]] == [str(site.specie) for site in structure]

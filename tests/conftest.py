@@ -1,0 +1,264 @@
+"""Shared fixtures for the service tests: real PostgreSQL + Redis (from wheels) on free ports in a
+temp dir, a tiny trained model, a real Celery worker process and a real uvicorn server.
+
+Everything expensive is session-scoped and created only when a test asks for it, so model tests
+never start a database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_CONFIG = REPO / "models" / "configs" / "tiny.yaml"
+MODEL_CACHE = Path(os.environ.get("MATTERGEN_TEST_CACHE", REPO / ".cache" / "service-tests"))
+
+# Short timings so crash recovery and cancellation are observable within seconds.
+FAST_SETTINGS = {
+    "CHUNK_SIZE": "4",
+    "HEARTBEAT_INTERVAL": "0.5",
+    "STALE_AFTER": "3",
+    "REAPER_INTERVAL": "1",
+    "PROGRESS_INTERVAL": "0.1",
+    "CANCEL_POLL_INTERVAL": "0.1",
+    "READINESS_TIMEOUT": "1.0",
+    "TORCH_THREADS": "1",
+    "SAMPLING_BATCH_SIZE": "64",
+    "CELERY_QUEUE": "sampling-test",
+}
+
+
+def _clear_settings_caches() -> None:
+    from app.core.config import get_settings
+    from app.core.db import reset_engine
+    from app.services.model_registry import available_models
+
+    get_settings.cache_clear()
+    available_models.cache_clear()
+    reset_engine()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint() -> Path:
+    """Train models/configs/tiny.yaml once; cached across sessions, keyed by the hash of the config and
+    of the model code (a change to the network or checkpoint format invalidates the cache)."""
+    h = hashlib.sha256(TINY_CONFIG.read_bytes())
+    sources = [REPO / "models" / "train.py", REPO / "models" / "sample.py"]
+    sources += sorted((REPO / "models" / "diffusion").glob("*.py")) + sorted((REPO / "models" / "network").glob("*.py"))
+    for path in sources:
+        if path.exists():
+            h.update(path.read_bytes())
+    digest = h.hexdigest()[:16]
+    out_dir = MODEL_CACHE / f"tiny-{digest}"
+    model = out_dir / "model.pt"
+    if not model.exists():
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        code = (
+            "import torch; torch.set_num_threads(1)\n"
+            "from models.train import train\n"
+            f"train({str(TINY_CONFIG)!r}, {str(out_dir)!r})\n"
+        )
+        subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True, capture_output=True)
+    assert model.exists()
+    return model
+
+
+@dataclass
+class Services:
+    database_url: str
+    redis_url: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    """Embedded PostgreSQL + Redis, migrated, with this process's settings pointed at them."""
+    from app.core.migrate import upgrade
+    from app.local_services import EmbeddedPostgres, EmbeddedRedis, free_port
+
+    root = tmp_path_factory.mktemp("services")
+    pg = EmbeddedPostgres(root / "postgres", free_port()).start()
+    redis = EmbeddedRedis(root / "redis", free_port()).start()
+    env = {"DATABASE_URL": pg.url, "REDIS_URL": redis.url, "DATA_DIR": str(root), **FAST_SETTINGS}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    # Jobs submitted through the in-process app go to a queue no worker subprocess consumes, so unit
+    # tests never feed work to the integration tests' worker (subprocesses get env["CELERY_QUEUE"]).
+    os.environ["CELERY_QUEUE"] = "sampling-inprocess"
+    _clear_settings_caches()
+    _reconfigure_celery()
+    upgrade(pg.url)
+    try:
+        yield Services(pg.url, redis.url, env)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        _clear_settings_caches()
+        redis.stop()
+        pg.stop()
+
+
+def _reconfigure_celery() -> None:
+    """The Celery app object was built at import time from the default settings; rebuild its config."""
+    import worker.celery_app as module
+
+    module.celery_app = module.make_celery()
+    import app.services.jobs  # noqa: F401  (imports celery_app lazily, reads the module attribute)
+
+
+@pytest.fixture(scope="session")
+def model_env(services: Services, tiny_checkpoint: Path) -> dict[str, str]:
+    env = {**services.env, "MODEL_CHECKPOINT": str(tiny_checkpoint), "MODEL_NAME": "default"}
+    os.environ.update({"MODEL_CHECKPOINT": str(tiny_checkpoint), "MODEL_NAME": "default"})
+    _clear_settings_caches()
+    import torch
+
+    # Tests that run chunks in-process: one thread (2 shared cores; oversubscription is 30x slower).
+    torch.set_num_threads(1)
+    return env
+
+
+class WorkerProcess:
+    """A real `celery worker` subprocess (own process group, so SIGKILL takes its pool child too)."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path):
+        self.env = {**os.environ, **env, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+        self.log_dir = log_dir
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self, timeout: float = 60.0) -> WorkerProcess:
+        self.starts += 1
+        log = self.log_dir / f"worker-{self.starts}.log"
+        self.log = log
+        cmd = [
+            sys.executable, "-m", "celery", "-A", "worker.celery_app:celery_app", "worker",
+            "-Q", self.env["CELERY_QUEUE"], "--concurrency", "1", "--pool", "prefork",
+            "--loglevel", "INFO", "-n", f"test{self.starts}@%h", "--without-gossip", "--without-mingle",
+        ]
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=open(log, "wb"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = log.read_text(errors="replace")
+            if " ready." in text:
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{text[-3000:]}")
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready within {timeout} s:\n{log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool child): nothing gets to clean up."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def worker(model_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    proc = WorkerProcess(model_env, tmp_path_factory.mktemp("worker")).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def api_url(model_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real uvicorn process serving app.main:app on a free port."""
+    import httpx
+
+    from app.local_services import free_port
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("api") / "api.log"
+    env = {**os.environ, **model_env}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"API did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def http(api_url: str):
+    import httpx
+
+    with httpx.Client(base_url=api_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture()
+def client(model_env: dict[str, str]):
+    """In-process TestClient against the real database (for validation and DB-backed unit tests)."""
+    from fastapi.testclient import TestClient
+
+    from app.main import app
+
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture()
+def job_factory(model_env: dict[str, str]):
+    """Create jobs straight in the database (no broker), for tests that drive chunks in-process."""
+    from app.core.config import get_settings
+    from app.core.db import get_sessionmaker
+    from app.schemas.jobs import JobCreate
+    from app.services.jobs import create_job
+
+    def make(chunk_size: int = 4, idempotency_key: str | None = None, **body):
+        body.setdefault("num_samples", 4)
+        body.setdefault("seed", 1)
+        with get_sessionmaker()() as session:
+            job, _ = create_job(session, JobCreate(**body), model_name=get_settings().model_name,
+                                chunk_size=chunk_size, idempotency_key=idempotency_key)
+            return job
+
+    return make
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # starlette's TestClient warns that it will move to httpx2; irrelevant to what we test.
+    config.addinivalue_line("filterwarnings", "ignore:Using `httpx` with `starlette.testclient`")
+    # spglib (via pymatgen) announces an API change on every call.
+    config.addinivalue_line("filterwarnings", "ignore:Set OLD_ERROR_HANDLING:DeprecationWarning")

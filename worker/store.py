@@ -1,0 +1,243 @@
+"""The worker's PostgreSQL operations. Each is one short transaction so that state is always visible
+to the API and survives a crash of the worker.
+
+Concurrency rules:
+- A chunk is *claimed* by writing a fresh ``claim_token``; only the holder of the current token may
+  report progress or commit results. A duplicate delivery of the same task finds the chunk claimed
+  (fresh heartbeat) or done and does nothing.
+- Committing a chunk and cancelling a job both lock the job row, so a chunk either lands before the
+  cancel or is discarded after it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+
+from app.core.db import get_engine, session_scope
+from app.tables import TERMINAL_STATES, ChunkState, Job, JobChunk, JobState, Structure
+
+ACTIVE_JOB_STATES = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class ClaimedChunk:
+    job_id: uuid.UUID
+    chunk_index: int
+    start_index: int
+    size: int
+    seed: int
+    job_seed: int
+    token: uuid.UUID
+    model_name: str
+    guidance_scale: float
+    steps: int | None
+    band_gap: float | None
+    formation_energy_per_atom: float | None
+    num_atoms: tuple[int, int] | None
+    allowed_elements: list[str] | None
+    required_elements: list[str] | None
+
+
+def claim_chunk(job_id: uuid.UUID, chunk_index: int, worker: str, stale_after: float) -> ClaimedChunk | None:
+    """Claim the chunk if it is pending (or running with a stale heartbeat) and its job is active."""
+    token = uuid.uuid4()
+    with session_scope() as s:
+        row = s.execute(
+            text(
+                """
+                UPDATE job_chunks c
+                   SET state = 'running', claim_token = :token, attempts = c.attempts + 1, worker = :worker,
+                       heartbeat_at = now(), started_at = coalesce(c.started_at, now()), progress = 0,
+                       error = NULL
+                  FROM jobs j
+                 WHERE c.job_id = :job_id AND c.chunk_index = :chunk_index AND j.id = c.job_id
+                   AND j.state IN ('queued', 'running')
+                   AND (c.state = 'pending'
+                        OR (c.state = 'running' AND c.heartbeat_at < now() - make_interval(secs => :stale)))
+                RETURNING c.start_index, c.size, c.seed
+                """
+            ),
+            {"token": token, "worker": worker, "job_id": job_id, "chunk_index": chunk_index, "stale": stale_after},
+        ).one_or_none()
+        if row is None:
+            return None
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == JobState.queued)
+            .values(state=JobState.running, started_at=func.now())
+        )
+        job = s.get(Job, job_id)
+        assert job is not None
+        return ClaimedChunk(
+            job_id=job_id,
+            chunk_index=chunk_index,
+            start_index=row.start_index,
+            size=row.size,
+            seed=row.seed,
+            job_seed=job.seed,
+            token=token,
+            model_name=job.model_name,
+            guidance_scale=job.guidance_scale,
+            steps=job.steps,
+            band_gap=job.target_band_gap,
+            formation_energy_per_atom=job.target_formation_energy_per_atom,
+            num_atoms=(job.num_atoms_min, job.num_atoms_max) if job.num_atoms_min is not None else None,
+            allowed_elements=job.allowed_elements,
+            required_elements=job.required_elements,
+        )
+
+
+def record_model(job_id: uuid.UUID, checkpoint_sha256: str, steps: int) -> None:
+    """Pin the checkpoint hash and the resolved step count on the job (first chunk wins)."""
+    with session_scope() as s:
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(
+                checkpoint_sha256=func.coalesce(Job.checkpoint_sha256, checkpoint_sha256),
+                steps=func.coalesce(Job.steps, steps),
+            )
+        )
+
+
+def heartbeat(job_id: uuid.UUID, chunk_index: int, token: uuid.UUID, progress: float | None = None) -> None:
+    values: dict[str, Any] = {"heartbeat_at": func.now()}
+    if progress is not None:
+        values["progress"] = max(0.0, min(1.0, float(progress)))
+    with get_engine().begin() as conn:
+        conn.execute(
+            update(JobChunk)
+            .where(JobChunk.job_id == job_id, JobChunk.chunk_index == chunk_index, JobChunk.claim_token == token)
+            .values(**values)
+        )
+
+
+def still_wanted(job_id: uuid.UUID, chunk_index: int, token: uuid.UUID) -> bool:
+    """False once the job left the active states (cancel, failure) or another worker took the chunk."""
+    with get_engine().connect() as conn:
+        row = conn.execute(
+            select(Job.state, JobChunk.claim_token)
+            .join(JobChunk, JobChunk.job_id == Job.id)
+            .where(Job.id == job_id, JobChunk.chunk_index == chunk_index)
+        ).one_or_none()
+    return row is not None and row.state in (JobState.queued, JobState.running) and row.claim_token == token
+
+
+def _lock_job(s, job_id: uuid.UUID) -> Job | None:
+    return s.scalar(select(Job).where(Job.id == job_id).with_for_update())
+
+
+def _lock_owned_chunk(s, job_id: uuid.UUID, chunk_index: int, token: uuid.UUID) -> JobChunk | None:
+    chunk = s.scalar(
+        select(JobChunk).where(JobChunk.job_id == job_id, JobChunk.chunk_index == chunk_index).with_for_update()
+    )
+    if chunk is None or chunk.claim_token != token or chunk.state != ChunkState.running:
+        return None
+    return chunk
+
+
+def commit_chunk(
+    claim: ClaimedChunk, records: list[dict[str, Any]], sampling_seconds: float
+) -> str:
+    """Store the chunk's structures and mark it done, atomically. Returns what happened."""
+    with session_scope() as s:
+        job = _lock_job(s, claim.job_id)
+        if job is None:
+            return "job-deleted"
+        chunk = _lock_owned_chunk(s, claim.job_id, claim.chunk_index, claim.token)
+        if chunk is None:
+            return "claim-lost"
+        if job.state in TERMINAL_STATES:
+            chunk.state = ChunkState.cancelled if job.state == JobState.cancelled else ChunkState.failed
+            chunk.finished_at = datetime.now(UTC)
+            return f"job-{job.state.value}"
+        if records:
+            rows = [{"id": uuid.uuid4(), "job_id": claim.job_id, **r} for r in records]
+            s.execute(insert(Structure).values(rows).on_conflict_do_nothing(constraint="uq_structures_job_sample"))
+            if job.first_structure_at is None:
+                job.first_structure_at = datetime.now(UTC)
+        chunk.state = ChunkState.done
+        chunk.progress = 1.0
+        chunk.finished_at = datetime.now(UTC)
+        chunk.sampling_seconds = sampling_seconds
+        s.flush()
+        _finalize_locked(s, job)
+        return "committed"
+
+
+def _finalize_locked(s, job: Job) -> None:
+    """With the job row locked: succeed the job once every chunk is done."""
+    if job.state in TERMINAL_STATES:
+        return
+    not_done = s.scalar(
+        select(func.count()).where(JobChunk.job_id == job.id, JobChunk.state != ChunkState.done)
+    )
+    if not_done:
+        return
+    stored = s.scalar(select(func.count()).select_from(Structure).where(Structure.job_id == job.id))
+    job.finished_at = datetime.now(UTC)
+    if stored == job.num_samples:
+        job.state = JobState.succeeded
+    else:  # cannot happen while sample indices are planned correctly; make it loud if it does
+        job.state = JobState.failed
+        job.error = f"all chunks done but {stored} structures stored for num_samples={job.num_samples}"
+
+
+def release_chunk(claim: ClaimedChunk, state: ChunkState, error: str | None = None) -> None:
+    """Give up a claimed chunk: cancelled (job cancelled / claim lost) or failed (fails the job)."""
+    with session_scope() as s:
+        job = _lock_job(s, claim.job_id)
+        chunk = _lock_owned_chunk(s, claim.job_id, claim.chunk_index, claim.token)
+        if job is None or chunk is None:
+            return
+        chunk.state = state
+        chunk.error = error
+        chunk.finished_at = datetime.now(UTC)
+        if state == ChunkState.failed and job.state not in TERMINAL_STATES:
+            job.state = JobState.failed
+            job.error = f"chunk {claim.chunk_index}: {error}"
+            job.finished_at = datetime.now(UTC)
+            s.execute(
+                update(JobChunk)
+                .where(JobChunk.job_id == job.id, JobChunk.state == ChunkState.pending)
+                .values(state=ChunkState.cancelled)
+            )
+
+
+def requeue_stale_chunks(stale_after: float) -> list[tuple[uuid.UUID, int]]:
+    """Reset running chunks whose heartbeat stopped (worker died) to pending; returns them for
+    re-sending. Row locks make concurrent reapers (one per worker) reset each chunk only once."""
+    with session_scope() as s:
+        rows = s.execute(
+            text(
+                """
+                UPDATE job_chunks c
+                   SET state = 'pending', claim_token = NULL, heartbeat_at = now(), progress = 0
+                  FROM jobs j
+                 WHERE j.id = c.job_id AND j.state IN ('queued', 'running')
+                   AND c.state = 'running' AND c.heartbeat_at < now() - make_interval(secs => :stale)
+                RETURNING c.job_id, c.chunk_index
+                """
+            ),
+            {"stale": stale_after},
+        ).all()
+        # Chunks left 'running' by a dead worker of a job that has since ended: close them.
+        s.execute(
+            text(
+                """
+                UPDATE job_chunks c SET state = 'cancelled', finished_at = now()
+                  FROM jobs j
+                 WHERE j.id = c.job_id AND j.state IN ('succeeded', 'failed', 'cancelled')
+                   AND c.state IN ('running', 'pending')
+                   AND (c.heartbeat_at IS NULL OR c.heartbeat_at < now() - make_interval(secs => :stale))
+                """
+            ),
+            {"stale": stale_after},
+        )
+    return [(r.job_id, r.chunk_index) for r in rows]

@@ -1,0 +1,196 @@
+"""The sampling task: one Celery task samples one chunk of one job and commits it to PostgreSQL.
+
+Only (job id, chunk index) arrives through Redis; every parameter is read from the job row, and the
+structures go straight to PostgreSQL. See worker/store.py for the claim/commit rules that make the
+task safe to run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+from typing import Any
+
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
+
+from app.core.config import get_settings
+from app.core.db import reset_engine
+from app.tables import ChunkState
+from worker import model_cache, store
+from worker.celery_app import celery_app
+from worker.records import structure_record
+
+log = logging.getLogger(__name__)
+
+_reaper = None
+
+
+class ChunkHeartbeat(threading.Thread):
+    """Keeps the chunk's heartbeat fresh while sampling runs (even inside long torch calls)."""
+
+    def __init__(self, claim: store.ClaimedChunk, interval: float):
+        super().__init__(name="chunk-heartbeat", daemon=True)
+        self.claim = claim
+        self.interval = interval
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            try:
+                store.heartbeat(self.claim.job_id, self.claim.chunk_index, self.claim.token)
+            except Exception:
+                log.exception("heartbeat failed")
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+class Throttled:
+    """Rate-limits a DB round trip called from the sampling loop."""
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self.last = float("-inf")
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            return True
+        return False
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_chunk(job_id: str, chunk_index: int) -> str:
+    """Claim, sample, commit. Returns a short outcome string (also the task result, for logs)."""
+    settings = get_settings()
+    jid = uuid.UUID(job_id)
+    claim = store.claim_chunk(jid, chunk_index, _worker_name(), settings.stale_after)
+    if claim is None:
+        return "skipped"
+    beat = ChunkHeartbeat(claim, settings.heartbeat_interval)
+    beat.start()
+    try:
+        return _sample_and_commit(claim, settings)
+    except Exception as exc:
+        log.exception("chunk %s/%d failed", job_id, chunk_index)
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        store.release_chunk(claim, ChunkState.failed, error=detail[:2000])
+        return "failed"
+    finally:
+        beat.stop()
+
+
+def _sample_and_commit(claim: store.ClaimedChunk, settings: Any) -> str:
+    from models.sample import GenerationCancelled, generate
+
+    model = model_cache.get_model(claim.model_name)
+    steps = claim.steps or model.default_steps
+    store.record_model(claim.job_id, model.checkpoint_sha256, steps)
+
+    progress_gate = Throttled(settings.progress_interval)
+    cancel_gate = Throttled(settings.cancel_poll_interval)
+    wanted = True
+
+    def progress(fraction: float) -> None:
+        if progress_gate.due():
+            store.heartbeat(claim.job_id, claim.chunk_index, claim.token, fraction)
+
+    def should_stop() -> bool:
+        nonlocal wanted
+        if wanted and cancel_gate.due():
+            wanted = store.still_wanted(claim.job_id, claim.chunk_index, claim.token)
+        return not wanted
+
+    started = time.perf_counter()
+    try:
+        crystals = generate(
+            model,
+            claim.size,
+            band_gap=claim.band_gap,
+            formation_energy_per_atom=claim.formation_energy_per_atom,
+            guidance_scale=claim.guidance_scale,
+            seed=claim.seed,
+            steps=steps,
+            num_atoms=claim.num_atoms,
+            allowed_elements=claim.allowed_elements,
+            required_elements=claim.required_elements,
+            batch_size=settings.sampling_batch_size,
+            progress=progress,
+            should_stop=should_stop,
+        )
+    except GenerationCancelled:
+        # A partial chunk is dropped: stored chunks are always whole, which keeps sample indices
+        # aligned with the deterministic chunk seeds.
+        store.release_chunk(claim, ChunkState.cancelled)
+        return "cancelled"
+    sampling_seconds = time.perf_counter() - started
+
+    if len(crystals) != claim.size:
+        raise RuntimeError(f"model returned {len(crystals)} structures for a chunk of {claim.size}")
+    records = [
+        structure_record(
+            crystal,
+            sample_index=claim.start_index + i,
+            chunk_index=claim.chunk_index,
+            seed=claim.seed,
+            model_name=model.name,
+            checkpoint_sha256=model.checkpoint_sha256,
+            guidance_scale=claim.guidance_scale,
+            steps=steps,
+        )
+        for i, crystal in enumerate(crystals)
+    ]
+    outcome = store.commit_chunk(claim, records, sampling_seconds)
+    log.info("chunk %s/%d: %s (%d structures, %.2f s sampling)", claim.job_id, claim.chunk_index, outcome,
+             len(records), sampling_seconds)
+    return outcome
+
+
+@celery_app.task(name="worker.tasks.sample_chunk", acks_late=True, reject_on_worker_lost=True)
+def sample_chunk(job_id: str, chunk_index: int) -> str:
+    return run_chunk(job_id, chunk_index)
+
+
+@worker_process_init.connect
+def _init_process(**_: Any) -> None:
+    """Pool child start: fresh DB connections (never share sockets across fork), bounded torch threads,
+    and warm the model cache in the background so the first chunk does not pay for loading."""
+    reset_engine()
+    settings = get_settings()
+    if settings.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+    if settings.preload_model:
+        threading.Thread(target=_preload, name="model-preload", daemon=True).start()
+
+
+def _preload() -> None:
+    try:
+        model_cache.get_model()
+    except Exception:
+        log.exception("model preload failed; the first task will retry loading")
+
+
+@worker_ready.connect
+def _start_reaper(**_: Any) -> None:
+    global _reaper
+    from worker.reaper import Reaper
+
+    _reaper = Reaper(get_settings().reaper_interval)
+    _reaper.start()
+
+
+@worker_shutdown.connect
+def _stop_reaper(**_: Any) -> None:
+    if _reaper is not None:
+        _reaper.stop()
