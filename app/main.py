@@ -50,7 +50,13 @@ def _validation_item(err: dict[str, Any]) -> tuple[int, ErrorItem]:
         detail = err.get("ctx", {}).get("error", "")
         return 400, ErrorItem(code="malformed_json", message=f"request body is not valid JSON: {detail}".strip(": "))
     if kind == "extra_forbidden":
-        return 422, ErrorItem(code="unknown_field", message=f"unknown field {field!r}", field=field)
+        loc = tuple(err.get("loc", ()))
+        if loc[:2] == ("body", "target"):
+            message = (f"unknown property {loc[-1]!r} in target; supported: band_gap (eV), "
+                       "formation_energy_per_atom (eV/atom)")
+        else:
+            message = f"unknown field {field!r}"
+        return 422, ErrorItem(code="unknown_field", message=message, field=field)
     if kind == "missing":
         return 422, ErrorItem(code="missing_field", message=f"field {field!r} is required", field=field)
     message = err.get("msg", "invalid value")

@@ -7,13 +7,14 @@ HTTP request counts are per API process.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from sqlalchemy import func, select
 
 from app.core.db import get_engine
 from app.tables import ChunkState, Job, JobChunk, JobState, Structure
 
+disable_created_metrics()  # the *_created series only add noise to a scrape
 registry = CollectorRegistry()
 
 http_requests = Counter(

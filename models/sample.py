@@ -125,14 +125,17 @@ def load_model(name: str = "default", checkpoint: str | Path | None = None, devi
     path = Path(checkpoint) if checkpoint is not None else _resolve(name)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    payload = torch.load(path, map_location=device, weights_only=False)
+    payload = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
         raise ValueError(f"{path} is not a joint-diffusion model checkpoint")
     cfg, stats = payload["config"], payload["stats"]
     net = build_network(cfg, stats)
-    net.load_state_dict(payload["state_dict"])
+    net.load_state_dict({k: v.to("cpu") for k, v in payload["state_dict"].items()})
     net.eval().to(device)
-    display = _public_name(cfg["name"]) if (checkpoint is None or name == "default") else name
+    if checkpoint is None:
+        display = _public_name(path.parent.name)  # the variant actually loaded (also for "default")
+    else:
+        display = _public_name(cfg["name"]) if name == "default" else name
     return LoadedModel(
         name=display,
         checkpoint_path=path.resolve(),

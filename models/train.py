@@ -111,6 +111,7 @@ def export_model(state: dict, out_dir: Path) -> Path:
         "step": state["step"],
         "epoch": state["epoch"],
         "train_seconds": state["train_seconds"],
+        "wall_seconds": state.get("wall_seconds", 0.0),
         "crystals_seen": state["crystals_seen"],
         "param_count": state["param_count"],
     }
@@ -140,7 +141,8 @@ def ship(out_dir: Path, ship_dir: Path, state: dict) -> None:
         "step": state["step"],
         "max_steps": state["config"]["training"]["max_steps"],
         "epochs": round(state["epoch_float"], 3),
-        "train_hours": round(state["train_seconds"] / 3600.0, 3),
+        "train_hours": round(state["train_seconds"] / 3600.0, 3),  # optimizer-step compute time
+        "wall_hours": round(state.get("wall_seconds", 0.0) / 3600.0, 3),  # incl. data, eval, checkpoints
         "crystals_seen": state["crystals_seen"],
         "param_count": state["param_count"],
         "training_crystals": state["stats"]["num_crystals"],
@@ -149,6 +151,20 @@ def ship(out_dir: Path, ship_dir: Path, state: dict) -> None:
     tmp = ship_dir / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
     os.replace(tmp, ship_dir / "manifest.json")
+
+
+def _truncate_logs(out_dir: Path, step: int) -> None:
+    """On resume, drop log rows written after the checkpoint we resume from (they will be redone)."""
+    csv_path, json_path = out_dir / "train_log.csv", out_dir / "train_log.jsonl"
+    if csv_path.exists():
+        rows = [r for r in csv.DictReader(csv_path.open()) if int(r["step"]) <= step]
+        with csv_path.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+            w.writeheader()
+            w.writerows({k: r.get(k, "") for k in CSV_COLUMNS} for r in rows)
+    if json_path.exists():
+        lines = [ln for ln in json_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+        json_path.write_text("".join(ln + "\n" for ln in lines))
 
 
 def _append_log(out_dir: Path, row: dict) -> None:
@@ -203,6 +219,7 @@ def train(config: dict | str | Path, out_dir: Path | str | None = None, max_step
         "epoch": 0,
         "position": 0,
         "train_seconds": 0.0,
+        "wall_seconds": 0.0,
         "crystals_seen": 0,
         "param_count": count_parameters(net),
     }
@@ -212,8 +229,11 @@ def train(config: dict | str | Path, out_dir: Path | str | None = None, max_step
         opt.load_state_dict(resume["optimizer"])
         for k in ("step", "epoch", "position", "train_seconds", "crystals_seen"):
             state[k] = resume[k]
+        state["wall_seconds"] = resume.get("wall_seconds", resume["train_seconds"])
         torch.set_rng_state(resume["torch_rng"])
 
+    if resume:
+        _truncate_logs(out, int(resume["step"]))
     bs = int(tcfg["batch_size"])
     n_train = len(train_items)
 
@@ -252,6 +272,7 @@ def train(config: dict | str | Path, out_dir: Path | str | None = None, max_step
         dynamic_ncols=True,
     )
     model_path = out / "model.pt"
+    wall_mark = time.perf_counter()
     while state["step"] < total_steps:
         if state["position"] + bs > n_train and state["position"] > 0:
             state["epoch"] += 1
@@ -298,6 +319,8 @@ def train(config: dict | str | Path, out_dir: Path | str | None = None, max_step
             bar.set_postfix(loss=row.get("train_total"), val=row.get("val_total", "-"))
             running, running_n = {}, 0
             window_start, window_crystals = time.perf_counter(), 0
+        state["wall_seconds"] += time.perf_counter() - wall_mark
+        wall_mark = time.perf_counter()
         if step % int(tcfg["checkpoint_every"]) == 0 or step == total_steps:
             model_path = save_state()
     bar.close()

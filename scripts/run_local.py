@@ -66,10 +66,31 @@ def migrate(env: dict[str, str]) -> None:
     print("migrations applied", flush=True)
 
 
+def warn_if_no_model() -> None:
+    settings = get_settings()
+    if settings.model_checkpoint is not None:
+        print(f"model       {settings.model_name} <- {settings.model_checkpoint}", flush=True)
+        return
+    try:
+        from models.sample import list_models
+
+        names = list_models()
+    except Exception as exc:  # report, but still serve: health and read endpoints work without a model
+        print(f"WARNING: cannot list models ({exc})", flush=True)
+        return
+    if names:
+        print(f"models      {', '.join(names)}", flush=True)
+    else:
+        print("WARNING: no model checkpoint is shipped under models/checkpoints/; jobs will be rejected.\n"
+              "         Train one (python -m models.train --config models/configs/tiny.yaml --out-dir var/tiny)\n"
+              "         and start with MODEL_CHECKPOINT=var/tiny/model.pt", flush=True)
+
+
 def run_all(args: argparse.Namespace) -> int:
     settings = get_settings()
     env = {**os.environ, **start_services()}
     migrate(env)
+    warn_if_no_model()
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     py = sys.executable

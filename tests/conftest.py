@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,7 +35,6 @@ FAST_SETTINGS = {
     "CANCEL_POLL_INTERVAL": "0.1",
     "READINESS_TIMEOUT": "1.0",
     "TORCH_THREADS": "1",
-    "SAMPLING_BATCH_SIZE": "64",
     "CELERY_QUEUE": "sampling-test",
 }
 
@@ -77,16 +78,21 @@ def tiny_checkpoint() -> Path:
 class Services:
     database_url: str
     redis_url: str
+    root: Path
     env: dict[str, str] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
-    """Embedded PostgreSQL + Redis, migrated, with this process's settings pointed at them."""
+def services() -> Iterator[Services]:
+    """Embedded PostgreSQL + Redis, migrated, with this process's settings pointed at them.
+
+    The data lives in our own temp dir, not pytest's tmp_path: pytest prunes old numbered tmp dirs
+    of *other* concurrent sessions, which would delete a running server's data under it.
+    """
     from app.core.migrate import upgrade
     from app.local_services import EmbeddedPostgres, EmbeddedRedis, free_port
 
-    root = tmp_path_factory.mktemp("services")
+    root = Path(tempfile.mkdtemp(prefix="mattergen-services-"))
     pg = EmbeddedPostgres(root / "postgres", free_port()).start()
     redis = EmbeddedRedis(root / "redis", free_port()).start()
     env = {"DATABASE_URL": pg.url, "REDIS_URL": redis.url, "DATA_DIR": str(root), **FAST_SETTINGS}
@@ -99,7 +105,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     _reconfigure_celery()
     upgrade(pg.url)
     try:
-        yield Services(pg.url, redis.url, env)
+        yield Services(pg.url, redis.url, root, env)
     finally:
         for k, v in saved.items():
             if v is None:
@@ -107,8 +113,9 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
             else:
                 os.environ[k] = v
         _clear_settings_caches()
-        redis.stop()
-        pg.stop()
+        redis.stop(save=False)
+        pg.stop(mode="immediate")
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _reconfigure_celery() -> None:
@@ -172,15 +179,17 @@ class WorkerProcess:
             return
         os.killpg(self.proc.pid, signal.SIGTERM)
         try:
-            self.proc.wait(timeout=20)
+            self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
-def worker(model_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
-    proc = WorkerProcess(model_env, tmp_path_factory.mktemp("worker")).start()
+def worker(services: Services, model_env: dict[str, str]) -> Iterator[WorkerProcess]:
+    log_dir = services.root / "worker-logs"
+    log_dir.mkdir()
+    proc = WorkerProcess(model_env, log_dir).start()
     try:
         yield proc
     finally:
@@ -188,14 +197,14 @@ def worker(model_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="session")
-def api_url(model_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def api_url(services: Services, model_env: dict[str, str]) -> Iterator[str]:
     """A real uvicorn process serving app.main:app on a free port."""
     import httpx
 
     from app.local_services import free_port
 
     port = free_port()
-    log = tmp_path_factory.mktemp("api") / "api.log"
+    log = services.root / "api.log"
     env = {**os.environ, **model_env}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
@@ -255,6 +264,17 @@ def job_factory(model_env: dict[str, str]):
             return job
 
     return make
+
+
+REAL_SERVICE_FIXTURES = {"services", "model_env", "client", "job_factory", "worker", "api_url", "http"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start real PostgreSQL/Redis/worker processes carry the `integration` marker, so
+    `pytest -m "not integration"` runs only the pure unit tests."""
+    for item in items:
+        if REAL_SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -62,9 +62,10 @@ def structure_record(
         density = None
     header = (
         f"mattergen-e sample {sample_index}; model {model_name}; checkpoint sha256 {checkpoint_sha256}\n"
-        f"guidance_scale {guidance_scale}; seed {seed}; steps {steps}\n"
-        "_atom_site_bader_charge: net Bader charge of the site in e"
+        f"guidance_scale {guidance_scale}; seed {seed}; steps {steps}"
     )
+    if charges is not None:
+        header += "\n_atom_site_bader_charge: net Bader charge of the site in e"
     charges_list = _finite_or_none(charges)
     return {
         "sample_index": sample_index,

@@ -32,7 +32,6 @@ class ClaimedChunk:
     start_index: int
     size: int
     seed: int
-    job_seed: int
     token: uuid.UUID
     model_name: str
     guidance_scale: float
@@ -80,7 +79,6 @@ def claim_chunk(job_id: uuid.UUID, chunk_index: int, worker: str, stale_after: f
             start_index=row.start_index,
             size=row.size,
             seed=row.seed,
-            job_seed=job.seed,
             token=token,
             model_name=job.model_name,
             guidance_scale=job.guidance_scale,

@@ -123,7 +123,9 @@ def _sample_and_commit(claim: store.ClaimedChunk, settings: Any) -> str:
             num_atoms=claim.num_atoms,
             allowed_elements=claim.allowed_elements,
             required_elements=claim.required_elements,
-            batch_size=settings.sampling_batch_size,
+            # One batch per chunk: the model derives per-batch seeds from the batch layout, so sampling
+            # the chunk as a single batch makes results depend only on values stored with the job.
+            batch_size=claim.size,
             progress=progress,
             should_stop=should_stop,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -134,7 +135,7 @@ def build_archive(session: Session, job: Job) -> io.BufferedIOBase:
             .execution_options(yield_per=200)
         )
         for row in rows:
-            name = f"cif/{row.sample_index:05d}_{row.reduced_formula}.cif"
+            name = f"cif/{row.sample_index:05d}_{re.sub(r'[^A-Za-z0-9]', '', row.formula)}.cif"
             zf.writestr(name, row.cif)
             manifest["structures"].append(
                 {"id": str(row.id), "sample_index": row.sample_index, "formula": row.formula, "cif": name,

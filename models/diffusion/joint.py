@@ -145,13 +145,23 @@ class JointDiffusion:
         conds: Conditions | None,
         gamma: float,
     ) -> DenoiserOutput:
-        types, x, lat, d = state
-        present = torch.ones(types.shape[0], dtype=torch.bool)
-        uncond = net(types, x, lat, num_atoms, d, present, t, {})
+        # The sampler state and all random draws stay on the CPU (device-independent, seeded noise);
+        # only the network runs on its own device (e.g. a GPU worker).
+        device = next(net.parameters()).device
+        types, x, lat, d = (v.to(device) for v in state)
+        present = torch.ones(types.shape[0], dtype=torch.bool, device=device)
+        n_dev, t_dev = num_atoms.to(device), t.to(device)
+
+        def run(c: Conditions) -> DenoiserOutput:
+            c_dev = {k: (v.to(device), m.to(device)) for k, (v, m) in c.items()}
+            o = net(types, x, lat, n_dev, d, present, t_dev, c_dev)
+            return DenoiserOutput(o.type_logits.cpu(), o.coord_score.cpu(), o.lattice_eps.cpu(), o.descriptor_eps.cpu())
+
+        uncond = run({})
         uncond_logp = torch.log_softmax(uncond.type_logits, -1)
         if not conds:
             return DenoiserOutput(uncond_logp, uncond.coord_score, uncond.lattice_eps, uncond.descriptor_eps)
-        cond = net(types, x, lat, num_atoms, d, present, t, conds)
+        cond = run(conds)
         cond_logp = torch.log_softmax(cond.type_logits, -1)
         return DenoiserOutput(
             uncond_logp + gamma * (cond_logp - uncond_logp),

@@ -25,9 +25,24 @@ def _target_from_summary(path: Path) -> dict | None:
     return t or None
 
 
+def _import_callable(spec: str):
+    import importlib
+
+    module, sep, name = spec.partition(":")
+    if not sep or not module or not name:
+        raise ValueError("expected MODULE:FUNCTION")
+    fn = getattr(importlib.import_module(module), name)
+    if not callable(fn):
+        raise ValueError(f"{spec} is not callable")
+    return fn
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m models.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("path", type=Path, help="sample directory, .extxyz or .cif")
     ap.add_argument("--band-gap", type=float, default=None, help="target band gap, eV")
     ap.add_argument("--formation-energy", type=float, default=None, help="target formation energy, eV/atom")
@@ -36,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--relax-steps", type=int, default=500, help="CHGNet FIRE steps (0 = static energy only)")
     ap.add_argument("--fmax", type=float, default=0.1)
     ap.add_argument("--no-novelty", action="store_true", help="skip matching against the known crystals")
+    ap.add_argument(
+        "--descriptor-predictor",
+        default=None,
+        metavar="MODULE:FUNCTION",
+        help="callable structure -> (charges, dos) to score generated descriptors against",
+    )
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
 
@@ -51,6 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    predictor = None
+    if args.descriptor_predictor:
+        try:
+            predictor = _import_callable(args.descriptor_predictor)
+        except (ImportError, AttributeError, ValueError) as exc:
+            print(
+                f"error: cannot load descriptor predictor {args.descriptor_predictor!r}: {exc}",
+                file=sys.stderr,
+            )
+            return 2
     if args.band_gap is not None or args.formation_energy is not None:
         target = {"band_gap": args.band_gap, "formation_energy_per_atom": args.formation_energy}
     elif args.unconditional:
@@ -71,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         relax_steps=args.relax_steps,
         fmax=args.fmax,
         check_novelty=not args.no_novelty,
+        descriptor_predictor=predictor,
         progress=progress,
     )
     out = args.out or ((args.path if args.path.is_dir() else args.path.parent) / "evaluation")

@@ -200,4 +200,8 @@ def structure_features(structure: Structure) -> np.ndarray:
 
 
 def featurize(structures: list[Structure]) -> np.ndarray:
-    return np.stack([structure_features(s) for s in structures]) if structures else np.zeros((0, len(feature_names())))
+    return (
+        np.stack([structure_features(s) for s in structures])
+        if structures
+        else np.zeros((0, len(feature_names())))
+    )

@@ -68,7 +68,9 @@ def _read_dos(path: Path, names: list[str]) -> list[np.ndarray | None]:
         idx = int(name.rsplit("_", 1)[-1]) if name.rsplit("_", 1)[-1].isdigit() else None
         d = by_index.get(idx) if idx is not None else None
         if d is not None and (d.ndim != 2 or d.shape[1] != DOS_BINS):
-            raise ValueError(f"{path}: DOS of sample {idx} has shape {d.shape}, expected (n_sites, {DOS_BINS})")
+            raise ValueError(
+                f"{path}: DOS of sample {idx} has shape {d.shape}, expected (n_sites, {DOS_BINS})"
+            )
         out.append(d)
     return out
 

@@ -64,7 +64,7 @@ def known_crystals() -> KnownCrystals:
 
 def novelty(structures: list[Structure], known: KnownCrystals | None = None) -> list[str | None]:
     """For each structure the matching known material_id (None ⇒ novel)."""
-    known = known or known_crystals()
+    known = known if known is not None else known_crystals()
     return [known.match(s) for s in structures]
 
 

@@ -86,7 +86,7 @@ def evaluate_structures(
     names = names or [f"sample_{i:04d}" for i in range(n)]
     if len(names) != n:
         raise ValueError("names and structures differ in length")
-    hull = hull or reference_hull()
+    hull = hull if hull is not None else reference_hull()
     records: list[dict] = []
     relaxed: list[Structure | None] = []
     for i, s in enumerate(structures):
@@ -102,7 +102,9 @@ def evaluate_structures(
                 st = evaluate_stability(s, hull=hull, relax_steps=relax_steps, fmax=fmax)
                 rec.update(st.as_dict())
                 r_struct = st.relaxed_structure
-                rec["formation_energy_per_atom"] = hull.formation_energy_per_atom(r_struct.composition, st.energy_per_atom)
+                rec["formation_energy_per_atom"] = hull.formation_energy_per_atom(
+                    r_struct.composition, st.energy_per_atom
+                )
             except Exception as exc:  # CHGNet failure on a pathological cell: recorded, not fatal
                 rec["stability_error"] = repr(exc)
         else:
@@ -123,9 +125,10 @@ def evaluate_structures(
 
     scored_structs = [r if r is not None else s for r, s in zip(relaxed, structures, strict=True)]
     first = uniqueness(scored_structs)
-    matches = (
-        [(known or known_crystals()).match(s) for s in scored_structs] if check_novelty else [None] * n
-    )
+    matches: list[str | None] = [None] * n
+    if check_novelty:
+        known = known if known is not None else known_crystals()
+        matches = [known.match(s) for s in scored_structs]
     for i, rec in enumerate(records):
         rec["unique"] = first[i] == i
         rec["duplicate_of"] = None if first[i] == i else names[first[i]]
@@ -158,7 +161,16 @@ def summarize(records: list[dict], target: dict[str, float]) -> dict:
     """Set-level rates, error distributions and diversity from per-crystal records."""
     n = len(records)
     out: dict = {"n": n, "target": target or None}
-    for key in ("structure_valid", "composition_valid", "valid", "stable", "unique", "novel", "vsun", "success"):
+    for key in (
+        "structure_valid",
+        "composition_valid",
+        "valid",
+        "stable",
+        "unique",
+        "novel",
+        "vsun",
+        "success",
+    ):
         out[f"{key}_rate"] = _fraction(records, key)
     if target:
         out["property_hit_rate"] = _fraction(records, "property_hit")
@@ -172,7 +184,9 @@ def summarize(records: list[dict], target: dict[str, float]) -> dict:
             }
     out["e_above_hull"] = error_distribution([r.get("e_above_hull") for r in records])
     out["band_gap_distribution"] = error_distribution([r.get("band_gap") for r in records])
-    out["formation_energy_distribution"] = error_distribution([r.get("formation_energy_per_atom") for r in records])
+    out["formation_energy_distribution"] = error_distribution(
+        [r.get("formation_energy_per_atom") for r in records]
+    )
     out["mean_rmsd_relaxation_A"] = _mean([r.get("rmsd_relaxation") for r in records])
     out["diversity"] = {
         "unique_compositions": len({r["formula"] for r in records}),

@@ -23,7 +23,9 @@ from models.evaluate.validity import check_validity
 def formation_energy_per_atom(composition: Composition | str, energy_per_atom: float, hull=None) -> float:
     from models.evaluate.stability import reference_hull
 
-    return (hull or reference_hull()).formation_energy_per_atom(composition, energy_per_atom)
+    return (hull if hull is not None else reference_hull()).formation_energy_per_atom(
+        composition, energy_per_atom
+    )
 
 
 def predicted_band_gap(structure: Structure) -> float:
@@ -46,7 +48,11 @@ def quick_properties(structure: Structure, hull=None) -> dict:
     from models.evaluate.stability import reference_hull
 
     t0 = time.time()
-    out: dict = {"formula": structure.composition.reduced_formula, "n_sites": len(structure), "relaxed": False}
+    out: dict = {
+        "formula": structure.composition.reduced_formula,
+        "n_sites": len(structure),
+        "relaxed": False,
+    }
     out.update(check_validity(structure).as_dict())
     errors: dict[str, str] = {}
     try:
@@ -57,7 +63,7 @@ def quick_properties(structure: Structure, hull=None) -> dict:
     try:
         e = static_energy_per_atom(structure)
         out["energy_per_atom"] = _finite(e)
-        hull = hull or reference_hull()
+        hull = hull if hull is not None else reference_hull()
         out["formation_energy_per_atom"] = _finite(hull.formation_energy_per_atom(structure.composition, e))
         out["e_above_hull"] = _finite(hull.e_above_hull(structure.composition, e))
     except Exception as exc:

@@ -53,7 +53,9 @@ def pack(mode: str = "static") -> int:
     """Write the shipped gzip table from the work file (atomic replace); returns the row count."""
     src = work_file(mode)
     if not src.exists():
-        raise FileNotFoundError(f"{src} does not exist: run `python -m models.evaluate.references build` first")
+        raise FileNotFoundError(
+            f"{src} does not exist: run `python -m models.evaluate.references build` first"
+        )
     df = pd.read_csv(src, on_bad_lines="skip").dropna(subset=["energy_per_atom", "seconds"])
     df = df.drop_duplicates("material_id", keep="last").sort_values("material_id")
     df["energy_per_atom"] = df["energy_per_atom"].round(6)
@@ -121,6 +123,34 @@ def build(mode: str = "static", limit: int | None = None, pack_every: int = 500)
         print(f"[references] packed {pack(mode)} rows -> {asset_file(mode)}", flush=True)
 
 
+def compare_static_relaxed() -> dict:
+    """How much does relaxing a reference crystal with CHGNet lower its energy vs the static call?
+
+    Written to ``assets/reference_relaxation_check.json``; it is the justification for building the
+    hull from static energies while generated crystals enter it relaxed.
+    """
+    a = pd.read_csv(work_file("static"), on_bad_lines="skip")
+    b = pd.read_csv(work_file("relaxed"), on_bad_lines="skip").dropna(subset=["energy_per_atom"])
+    m = a.merge(b, on="material_id", suffixes=("_static", "_relaxed"))
+    d = (m["energy_per_atom_static"] - m["energy_per_atom_relaxed"]) * 1000.0
+    out = {
+        "n": int(len(m)),
+        "static_minus_relaxed_mev_per_atom": {
+            "mean": float(d.mean()),
+            "median": float(d.median()),
+            "p95": float(d.quantile(0.95)),
+            "max": float(d.max()),
+            "fraction_above_10": float((d > 10).mean()),
+        },
+        "relax_steps_median": float(m["n_steps_relaxed"].median()),
+        "relax_seconds_mean": float(m["seconds_relaxed"].mean()),
+        "static_seconds_mean": float(m["seconds_static"].mean()),
+        "note": "fmax 0.1 eV/A, at most 200 FIRE steps, 1 thread at nice 19 on a shared 2-core machine",
+    }
+    (ASSETS / "reference_relaxation_check.json").write_text(json.dumps(out, indent=1) + "\n")
+    return out
+
+
 def status(mode: str = "static") -> dict:
     refs = reference_frame()
     path = work_file(mode)
@@ -161,7 +191,7 @@ def mp_elemental_entries() -> dict[str, ComputedEntry]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m models.evaluate.references", description=__doc__)
-    ap.add_argument("command", choices=["build", "pack", "status"])
+    ap.add_argument("command", choices=["build", "pack", "status", "compare"])
     ap.add_argument("--mode", choices=["static", "relaxed"], default="static")
     ap.add_argument("--limit", type=int, default=None, help="compute at most this many crystals")
     ap.add_argument("--pack-every", type=int, default=500)
@@ -171,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         build(args.mode, args.limit, args.pack_every)
     elif args.command == "pack":
         print(f"packed {pack(args.mode)} rows -> {asset_file(args.mode)}")
+    elif args.command == "compare":
+        print(json.dumps(compare_static_relaxed(), indent=2))
     else:
         print(json.dumps(status(args.mode), indent=2))
     return 0

@@ -72,7 +72,9 @@ def markdown(result: EvaluationResult, title: str = "Evaluation") -> str:
             )
     eh = s.get("e_above_hull", {})
     if eh.get("n"):
-        lines.append(f"E_above_hull (eV/atom), n={eh['n']}: median {eh['quantiles']['p50']:.3f}, mean {eh['mean']:.3f}")
+        lines.append(
+            f"E_above_hull (eV/atom), n={eh['n']}: median {eh['quantiles']['p50']:.3f}, mean {eh['mean']:.3f}"
+        )
     lines.append(
         f"Mean relaxation RMSD {_fmt(s.get('mean_rmsd_relaxation_A'))} Å; diversity: "
         f"{s['diversity']['unique_compositions']} compositions, {s['diversity']['unique_spacegroups']} space groups; "
@@ -80,11 +82,18 @@ def markdown(result: EvaluationResult, title: str = "Evaluation") -> str:
     )
     da = s.get("descriptor_accuracy")
     if da:
-        lines += ["", f"Descriptor accuracy ({da['n_crystals']} crystals): charge MAE {_fmt(da['charge_mae_e'])} e, "
-                  f"DOS cosine {_fmt(da['dos_cosine_mean'])}", "", "| element | sites | charge MAE (e) | DOS cosine |",
-                  "|---|---|---|---|"]
+        lines += [
+            "",
+            f"Descriptor accuracy ({da['n_crystals']} crystals): charge MAE {_fmt(da['charge_mae_e'])} e, "
+            f"DOS cosine {_fmt(da['dos_cosine_mean'])}",
+            "",
+            "| element | sites | charge MAE (e) | DOS cosine |",
+            "|---|---|---|---|",
+        ]
         for el, v in da["by_element"].items():
-            lines.append(f"| {el} | {v['n_sites']} | {_fmt(v['charge_mae_e'])} | {_fmt(v['dos_cosine_mean'])} |")
+            lines.append(
+                f"| {el} | {v['n_sites']} | {_fmt(v['charge_mae_e'])} | {_fmt(v['dos_cosine_mean'])} |"
+            )
     lines += [
         "",
         "| name | formula | valid | E_hull | stable | unique | novel | band gap | E_form | success |",
@@ -99,7 +108,9 @@ def markdown(result: EvaluationResult, title: str = "Evaluation") -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(result: EvaluationResult, out_dir: str | Path, title: str = "Evaluation", relaxed_cifs: bool = True) -> Path:
+def write_report(
+    result: EvaluationResult, out_dir: str | Path, title: str = "Evaluation", relaxed_cifs: bool = True
+) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     payload = {"summary": result.summary, "records": result.records}
@@ -112,3 +123,48 @@ def write_report(result: EvaluationResult, out_dir: str | Path, title: str = "Ev
             if s is not None:
                 s.to(filename=str(d / f"{rec['name']}.cif"))
     return out
+
+
+ROW_COLUMNS = [
+    ("n", "n"),
+    ("valid_rate", "V"),
+    ("stable_rate", "S"),
+    ("unique_rate", "U"),
+    ("novel_rate", "N"),
+    ("vsun_rate", "VSUN"),
+    ("success_rate", "success"),
+]
+
+
+def summary_row(summary: dict, **labels) -> dict:
+    """Flatten one evaluation summary into a benchmark-table row (labels: variant, target, γ, ...)."""
+    row = dict(labels)
+    for key, _ in ROW_COLUMNS:
+        row[key] = summary.get(key)
+    for name, dist in (summary.get("target_error") or {}).items():
+        row[f"{name}_mean_abs_error"] = dist["all"].get("mean_abs")
+    row["unique_compositions"] = summary["diversity"]["unique_compositions"]
+    row["unique_spacegroups"] = summary["diversity"]["unique_spacegroups"]
+    row["seconds_total"] = summary.get("seconds_total")
+    return row
+
+
+def summary_table(rows: list[dict], label_keys: list[str]) -> str:
+    """Markdown table of :func:`summary_row` rows; rates in %, every cell states its sample count."""
+    err_keys = sorted({k for r in rows for k in r if k.endswith("_mean_abs_error")})
+    head = (
+        label_keys + [h for _, h in ROW_COLUMNS] + [k.replace("_mean_abs_error", " |err|") for k in err_keys]
+    )
+    head += ["compositions", "space groups", "seconds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [str(r.get(k, "")) for k in label_keys] + [str(r["n"])]
+        cells += [_pct(r.get(k)) for k, _ in ROW_COLUMNS[1:]]
+        cells += [_fmt(r.get(k)) for k in err_keys]
+        cells += [
+            str(r["unique_compositions"]),
+            str(r["unique_spacegroups"]),
+            _fmt(r.get("seconds_total"), 0),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -69,6 +69,12 @@ def error_distribution(errors: list[float | None]) -> dict:
         "mean_abs": float(np.abs(e).mean()),
         "median_abs": float(np.median(np.abs(e))),
         "std": float(e.std()),
-        "quantiles": {"p05": float(q[0]), "p25": float(q[1]), "p50": float(q[2]), "p75": float(q[3]), "p95": float(q[4])},
+        "quantiles": {
+            "p05": float(q[0]),
+            "p25": float(q[1]),
+            "p50": float(q[2]),
+            "p75": float(q[3]),
+            "p95": float(q[4]),
+        },
         "histogram": {"counts": hist.tolist(), "edges": [float(x) for x in edges]},
     }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from worker.tasks import run_chunk
 
 
@@ -37,16 +35,3 @@ def test_metrics_count_jobs_structures_and_sampling_time(client, job_factory):
     assert values["mattergen_sampling_seconds_count"] >= 1 and values["mattergen_sampling_seconds_sum"] > 0
     assert values['mattergen_jobs{state="succeeded"}'] >= 1
     assert any(k.startswith("mattergen_http_requests_total") for k in values)
-
-
-@pytest.mark.integration
-def test_readyz_with_worker(http, worker):
-    r = http.get("/readyz")
-    assert r.status_code == 200, r.text
-    assert r.json()["data"]["database"] == "ok" and r.json()["data"]["workers"]
-
-
-@pytest.mark.integration
-def test_models_endpoint(http):
-    data = http.get("/v1/models").json()["data"]
-    assert {"name": "default", "default": True} in data

@@ -1,12 +1,14 @@
 """The sampling interface the service calls: determinism, guidance, element control, progress, cancel, I/O."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import models.sample as sample_module
 from models.data.descriptor_spec import DOS_BINS, DOS_ENERGIES
 from models.sample import (
     GenerationCancelled,
@@ -113,8 +115,25 @@ def test_cli_writes_cifs_extxyz_and_dos_json(tiny_checkpoint: Path, tmp_path: Pa
     from ase.io import read
 
     frames = read(out / "samples.extxyz", index=":")
-    assert len(frames) == 3 and "charges" in frames[0].arrays
+    assert len(frames) == 3
+    # ASE's extxyz convention: a per-site "charge" column, read back as the "charges" result
+    assert frames[0].calc.results["charges"].shape == (len(frames[0]),)
     dos = json.loads((out / "dos.json").read_text())
     assert len(dos["energies_eV"]) == DOS_BINS and len(dos["samples"]) == 3
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seed"] == 0 and summary["guidance_scale"] == 2.0 and len(summary["checkpoint_sha256"]) == 64
+
+
+def test_default_name_resolves_to_first_shipped_variant(tiny_checkpoint: Path, tmp_path: Path, monkeypatch):
+    for variant in ("dummy", "structure_only"):
+        (tmp_path / variant).mkdir()
+        shutil.copyfile(tiny_checkpoint, tmp_path / variant / "model.pt")
+    monkeypatch.setattr(sample_module, "CHECKPOINT_ROOT", tmp_path)
+    assert list_models() == ["default", "dummy", "structure-only"]
+    default = load_model("default")
+    assert default.name == "structure-only"  # charge_dos not shipped: next in the documented order
+    assert default.checkpoint_path == (tmp_path / "structure_only" / "model.pt").resolve()
+    assert load_model("dummy").name == "dummy"
+    (tmp_path / "charge_dos").mkdir()
+    shutil.copyfile(tiny_checkpoint, tmp_path / "charge_dos" / "model.pt")
+    assert load_model("default").name == "charge-dos"

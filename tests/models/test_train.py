@@ -67,6 +67,10 @@ def test_train_logs_checkpoints_and_resumes(tmp_path: Path):
     assert len((out / "train_log.jsonl").read_text().splitlines()) == 4
 
     train(_tiny_cfg(), out, max_steps=30)  # resume: continues from step 20, does not restart
+    # a run killed after logging step 35 but before its next checkpoint resumes from 30 without duplicates
+    with (out / "train_log.csv").open("a") as fh:
+        fh.write("35" + "," * 14 + "\n")
+    train(_tiny_cfg(), out, max_steps=30)
     rows = list(csv.DictReader((out / "train_log.csv").open()))
     assert [int(r["step"]) for r in rows] == [5, 10, 15, 20, 25, 30]
     assert torch.load(out / "model.pt", weights_only=False)["step"] == 30

@@ -1,7 +1,6 @@
 import json
 
 import numpy as np
-import pytest
 
 from models.data.corpus import load_corpus
 from models.evaluate.bandgap import ASSET_DIR, load_predictor
@@ -39,4 +38,4 @@ def test_predictions_reproduce_on_test_crystals():
     true = np.array([e.band_gap for e in entries])
     # trained on other crystals; a sanity bound well above the reported test MAE
     assert np.mean(np.abs(gaps - true)) < 1.0
-    assert pytest.approx(np.mean((gaps < 0.1) == (true < 0.1)), abs=0.25) == 0.9
+    assert np.mean((gaps < 0.1) == (true < 0.1)) > 0.65

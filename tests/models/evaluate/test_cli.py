@@ -22,10 +22,17 @@ def sample_dir(tmp_path, nacl, overlapping, non_neutral):
     known = parse_cif(corpus_frame().set_index("material_id").loc["mp-10009", "cif"])  # GaTe
     stretched = known.copy()
     stretched.apply_strain([0.0, 0.0, 0.5])
-    for name, s in [("a_nacl", nacl), ("b_overlap", overlapping), ("c_nacl2", non_neutral),
-                    ("d_gate_known", known), ("e_gate_stretched", stretched)]:
+    for name, s in [
+        ("a_nacl", nacl),
+        ("b_overlap", overlapping),
+        ("c_nacl2", non_neutral),
+        ("d_gate_known", known),
+        ("e_gate_stretched", stretched),
+    ]:
         s.to(filename=str(d / f"{name}.cif"))
-    (tmp_path / "samples" / "summary.json").write_text(json.dumps({"band_gap": 3.0, "formation_energy_per_atom": None}))
+    (tmp_path / "samples" / "summary.json").write_text(
+        json.dumps({"band_gap": 3.0, "formation_energy_per_atom": None})
+    )
     return tmp_path / "samples"
 
 
@@ -77,8 +84,16 @@ def test_extxyz_with_charges_and_dos(tmp_path, nacl):
         q = np.array([0.87 if site.specie.symbol == "Na" else -0.87 for site in structure])
         return q, dos
 
-    res = evaluate_structures(gen.structures, None, names=gen.names, charges=gen.charges, dos=gen.dos,
-                              relax_steps=0, check_novelty=False, descriptor_predictor=predictor)
+    res = evaluate_structures(
+        gen.structures,
+        None,
+        names=gen.names,
+        charges=gen.charges,
+        dos=gen.dos,
+        relax_steps=0,
+        check_novelty=False,
+        descriptor_predictor=predictor,
+    )
     da = res.summary["descriptor_accuracy"]
     assert da["n_crystals"] == 2
     assert da["by_element"]["Na"]["charge_mae_e"] == pytest.approx(0.07 - 0.005, abs=1e-9)
@@ -95,3 +110,32 @@ def test_quick_properties(nacl, overlapping):
     assert p["e_above_hull"] is not None and p["e_above_hull"] < 0.2
     bad = quick_properties(overlapping)
     assert bad["valid"] is False and bad["band_gap"] is not None
+
+
+def test_reads_what_models_sample_writes(tmp_path, nacl, non_neutral):
+    """Contract with the sampler: its real writer's files load with charges and DOS attached."""
+    sample = pytest.importorskip("models.sample")
+    rng = np.random.default_rng(0)
+    crystals = [
+        sample.GeneratedCrystal(nacl, rng.normal(0, 0.5, len(nacl)), rng.random((len(nacl), DOS_BINS))),
+        sample.GeneratedCrystal(
+            non_neutral, rng.normal(0, 0.5, len(non_neutral)), rng.random((len(non_neutral), DOS_BINS))
+        ),
+    ]
+    sample.write_outputs(crystals, tmp_path, {"band_gap": 2.0, "formation_energy_per_atom": None})
+    gen = load_generated(tmp_path)
+    assert len(gen) == 2
+    for c, s, q, d in zip(crystals, gen.structures, gen.charges, gen.dos, strict=True):
+        assert s.composition == c.structure.composition
+        np.testing.assert_allclose(q, c.charges, atol=1e-6)
+        np.testing.assert_allclose(d, c.dos, atol=1e-5)
+
+
+def test_cli_descriptor_predictor_flag(tmp_path, nacl, capsys):
+    d = tmp_path / "s"
+    d.mkdir()
+    atoms = AseAtomsAdaptor.get_atoms(nacl)
+    atoms.set_array("charges", np.where(atoms.numbers == 11, 1.0, -1.0))
+    ase_write(str(d / "samples.extxyz"), [atoms], format="extxyz")
+    assert main([str(d), "--descriptor-predictor", "nosuchmodule:f", "--quiet"]) == 2
+    assert "cannot load descriptor predictor" in capsys.readouterr().err

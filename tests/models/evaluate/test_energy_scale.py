@@ -19,7 +19,11 @@ def test_reference_table_covers_the_corpus():
 def test_chgnet_formation_energies_match_mp_on_test_crystals():
     mu = chemical_potentials()
     assert {"O", "Na", "Fe"} <= set(mu)
-    entries = [e for e in load_corpus(split="test", descriptors="none", limit=12) if e.formation_energy_per_atom is not None]
+    entries = [
+        e
+        for e in load_corpus(split="test", descriptors="none", limit=12)
+        if e.formation_energy_per_atom is not None
+    ]
     hull = reference_hull()
     errs = []
     for e in entries:
@@ -30,7 +34,9 @@ def test_chgnet_formation_energies_match_mp_on_test_crystals():
 
 
 def test_known_stable_crystal_sits_near_the_hull():
-    entries = [e for e in load_corpus(split="train", descriptors="none", limit=200) if e.e_above_hull == 0.0][:3]
+    entries = [e for e in load_corpus(split="train", descriptors="none", limit=200) if e.e_above_hull == 0.0][
+        :3
+    ]
     hull = reference_hull()
     for e in entries:
         d = hull.e_above_hull(e.structure.composition, static_energy_per_atom(e.structure))

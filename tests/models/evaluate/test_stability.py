@@ -11,7 +11,9 @@ MU = {"Li": -2.0, "O": -3.0}
 @pytest.fixture
 def tiny_hull() -> ReferenceHull:
     # One binary reference: LiO with formation energy -1.5 eV/atom (-4.0 - (0.5*-2 + 0.5*-3)).
-    refs = pd.DataFrame({"material_id": ["ref-1"], "formula": ["LiO"], "n_sites": [2], "energy_per_atom": [-4.0]})
+    refs = pd.DataFrame(
+        {"material_id": ["ref-1"], "formula": ["LiO"], "n_sites": [2], "energy_per_atom": [-4.0]}
+    )
     return ReferenceHull(refs, MU)
 
 

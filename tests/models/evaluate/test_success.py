@@ -58,3 +58,35 @@ def test_error_distribution():
     assert d["mean"] == pytest.approx(0.2 / 3)
     assert sum(d["histogram"]["counts"]) == 3
     assert error_distribution([None])["n"] == 0
+
+
+def test_summary_rows_make_a_benchmark_table():
+    from models.evaluate.pipeline import summarize
+    from models.evaluate.report import summary_row, summary_table
+
+    target = {"band_gap": 2.0}
+    recs = []
+    for i, (gap, stable) in enumerate([(2.2, True), (3.0, True), (1.9, False), (2.1, True)]):
+        rec = {
+            **VSUN,
+            "stable": stable,
+            "band_gap": gap,
+            "formula": f"X{i}",
+            "spacegroup": 225,
+            "e_above_hull": 0.0,
+            "formation_energy_per_atom": -1.0,
+            "rmsd_relaxation": 0.1,
+            "seconds": 1.0,
+        }
+        rec["target_errors"] = property_errors(rec, target)
+        rec["property_hit"] = is_hit(rec["target_errors"])
+        rec["vsun"] = is_vsun(rec)
+        rec["success"] = is_success(rec, target)
+        recs.append(rec)
+    s = summarize(recs, target)
+    assert s["vsun_rate"] == 0.75 and s["success_rate"] == 0.5 and s["property_hit_rate"] == 0.75
+    assert s["target_error"]["band_gap"]["all"]["mean_abs"] == pytest.approx((0.2 + 1.0 + 0.1 + 0.1) / 4)
+    row = summary_row(s, variant="default", target="gap 2")
+    md = summary_table([row], ["variant", "target"])
+    assert "| default | gap 2 | 4 | 100.0 % | 75.0 % |" in md
+    assert "band_gap |err|" in md
