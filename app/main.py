@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.api.routes import health, jobs, models, structures
 from app.metrics import http_latency, http_requests
 from app.schemas.envelope import ErrorItem, error_body
+from app.services.model_registry import available_models
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +51,16 @@ def _validation_item(err: dict[str, Any]) -> tuple[int, ErrorItem]:
     field = _location(tuple(err.get("loc", ())))
     if kind == "json_invalid":
         detail = err.get("ctx", {}).get("error", "")
-        return 400, ErrorItem(code="malformed_json", message=f"request body is not valid JSON: {detail}".strip(": "))
+        return 400, ErrorItem(
+            code="malformed_json", message=f"request body is not valid JSON: {detail}".strip(": ")
+        )
     if kind == "extra_forbidden":
         loc = tuple(err.get("loc", ()))
         if loc[:2] == ("body", "target"):
-            message = (f"unknown property {loc[-1]!r} in target; supported: band_gap (eV), "
-                       "formation_energy_per_atom (eV/atom)")
+            message = (
+                f"unknown property {loc[-1]!r} in target; supported: band_gap (eV), "
+                "formation_energy_per_atom (eV/atom)"
+            )
         else:
             message = f"unknown field {field!r}"
         return 422, ErrorItem(code="unknown_field", message=message, field=field)
@@ -62,11 +69,25 @@ def _validation_item(err: dict[str, Any]) -> tuple[int, ErrorItem]:
     message = err.get("msg", "invalid value")
     if kind == "finite_number":
         message = "must be a finite number (NaN and Infinity are not accepted)"
-    return 422, ErrorItem(code="validation_error", message=f"{field}: {message}" if field else message, field=field)
+    return 422, ErrorItem(
+        code="validation_error", message=f"{field}: {message}" if field else message, field=field
+    )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Ask models.sample for the variants once at startup (it imports torch, which takes a moment), so
+    the first POST does not pay for it. A failure here is logged; POST will report it."""
+    try:
+        log.info("model variants: %s", ", ".join(available_models()) or "none")
+    except Exception:
+        log.exception("could not list model variants")
+    yield
 
 
 def create_app() -> FastAPI:
     app = FastAPI(
+        lifespan=lifespan,
         title="mattergen-e",
         version="0.1.0",
         description=DESCRIPTION,

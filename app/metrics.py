@@ -43,8 +43,10 @@ class DatabaseCollector:
         generated.add_metric([], structures)
         yield generated
         sampling = SummaryMetricFamily(
-            "mattergen_sampling_seconds", "Wall time spent sampling completed chunks",
-            count_value=n_chunks, sum_value=float(seconds),
+            "mattergen_sampling_seconds",
+            "Wall time spent sampling completed chunks",
+            count_value=n_chunks,
+            sum_value=float(seconds),
         )
         yield sampling
 

@@ -58,7 +58,8 @@ class Job(Base):
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     state: Mapped[JobState] = mapped_column(
         Enum(JobState, name="job_state", values_callable=lambda e: [m.value for m in e]),
-        default=JobState.queued, index=True,
+        default=JobState.queued,
+        index=True,
     )
     # Request (as accepted; `seed` and `chunk_size` are always concrete so the job is reproducible).
     target_band_gap: Mapped[float | None] = mapped_column(Double)
@@ -101,7 +102,8 @@ class JobChunk(Base):
     seed: Mapped[int] = mapped_column(BigInteger)
     state: Mapped[ChunkState] = mapped_column(
         Enum(ChunkState, name="chunk_state", values_callable=lambda e: [m.value for m in e]),
-        default=ChunkState.pending, index=True,
+        default=ChunkState.pending,
+        index=True,
     )
     progress: Mapped[float] = mapped_column(Double, default=0.0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -272,6 +272,7 @@ def generate(
         corrector_steps=int(model.config["sampling"]["corrector_steps"]),
         snr=float(model.config["sampling"]["snr"]),
         guidance_scale=float(guidance_scale),
+        type_temperature=float(model.config["sampling"].get("type_temperature", 1.0)),
     )
     targets = {"band_gap": band_gap, "formation_energy_per_atom": formation_energy_per_atom}
     required_set = set(int(i) for i in required)

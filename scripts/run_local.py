@@ -29,8 +29,16 @@ from app.local_services import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 
 def embedded_servers() -> tuple[EmbeddedPostgres | None, EmbeddedRedis | None]:
     settings = get_settings()
-    pg = None if "DATABASE_URL" in os.environ else EmbeddedPostgres(settings.data_dir / "postgres", settings.local_pg_port)
-    redis = None if "REDIS_URL" in os.environ else EmbeddedRedis(settings.data_dir / "redis", settings.local_redis_port)
+    pg = (
+        None
+        if "DATABASE_URL" in os.environ
+        else EmbeddedPostgres(settings.data_dir / "postgres", settings.local_pg_port)
+    )
+    redis = (
+        None
+        if "REDIS_URL" in os.environ
+        else EmbeddedRedis(settings.data_dir / "redis", settings.local_redis_port)
+    )
     return pg, redis
 
 
@@ -81,9 +89,12 @@ def warn_if_no_model() -> None:
     if names:
         print(f"models      {', '.join(names)}", flush=True)
     else:
-        print("WARNING: no model checkpoint is shipped under models/checkpoints/; jobs will be rejected.\n"
-              "         Train one (python -m models.train --config models/configs/tiny.yaml --out-dir var/tiny)\n"
-              "         and start with MODEL_CHECKPOINT=var/tiny/model.pt", flush=True)
+        print(
+            "WARNING: no model checkpoint is shipped under models/checkpoints/; jobs will be rejected.\n"
+            "         Train one (python -m models.train --config models/configs/tiny.yaml --out-dir var/tiny)\n"
+            "         and start with MODEL_CHECKPOINT=var/tiny/model.pt",
+            flush=True,
+        )
 
 
 def run_all(args: argparse.Namespace) -> int:
@@ -95,12 +106,37 @@ def run_all(args: argparse.Namespace) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     worker_cmd = [
-        py, "-m", "celery", "-A", "worker.celery_app:celery_app", "worker", "-Q", settings.celery_queue,
-        "--concurrency", str(args.concurrency), "--pool", "prefork", "--loglevel", "INFO", "-n", "local@%h",
+        py,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app:celery_app",
+        "worker",
+        "-Q",
+        settings.celery_queue,
+        "--concurrency",
+        str(args.concurrency),
+        "--pool",
+        "prefork",
+        "--loglevel",
+        "INFO",
+        "-n",
+        "local@%h",
     ]
-    api_cmd = [py, "-m", "uvicorn", "app.main:app", "--host", settings.api_host, "--port", str(settings.api_port)]
+    api_cmd = [
+        py,
+        "-m",
+        "uvicorn",
+        "app.main:app",
+        "--host",
+        settings.api_host,
+        "--port",
+        str(settings.api_port),
+    ]
     procs = [
-        subprocess.Popen(worker_cmd, cwd=REPO, env=env, stdout=open(logs / "worker.log", "ab"), stderr=subprocess.STDOUT),
+        subprocess.Popen(
+            worker_cmd, cwd=REPO, env=env, stdout=open(logs / "worker.log", "ab"), stderr=subprocess.STDOUT
+        ),
         subprocess.Popen(api_cmd, cwd=REPO, env=env),
     ]
     print(f"worker      pid {procs[0].pid}  (log {logs / 'worker.log'})", flush=True)
@@ -138,7 +174,9 @@ def run_all(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", nargs="?", default="run", choices=["run", "services", "stop", "migrate"])
     parser.add_argument("--concurrency", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--keep-services", action="store_true", help="leave PostgreSQL/Redis running on exit")

@@ -55,7 +55,9 @@ def tiny_checkpoint() -> Path:
     of the model code (a change to the network or checkpoint format invalidates the cache)."""
     h = hashlib.sha256(TINY_CONFIG.read_bytes())
     sources = [REPO / "models" / "train.py", REPO / "models" / "sample.py"]
-    sources += sorted((REPO / "models" / "diffusion").glob("*.py")) + sorted((REPO / "models" / "network").glob("*.py"))
+    sources += sorted((REPO / "models" / "diffusion").glob("*.py")) + sorted(
+        (REPO / "models" / "network").glob("*.py")
+    )
     for path in sources:
         if path.exists():
             h.update(path.read_bytes())
@@ -122,8 +124,7 @@ def _reconfigure_celery() -> None:
     """The Celery app object was built at import time from the default settings; rebuild its config."""
     import worker.celery_app as module
 
-    module.celery_app = module.make_celery()
-    import app.services.jobs  # noqa: F401  (imports celery_app lazily, reads the module attribute)
+    module.celery_app = module.make_celery()  # app code imports it lazily, so it sees this one
 
 
 @pytest.fixture(scope="session")
@@ -152,12 +153,33 @@ class WorkerProcess:
         log = self.log_dir / f"worker-{self.starts}.log"
         self.log = log
         cmd = [
-            sys.executable, "-m", "celery", "-A", "worker.celery_app:celery_app", "worker",
-            "-Q", self.env["CELERY_QUEUE"], "--concurrency", "1", "--pool", "prefork",
-            "--loglevel", "INFO", "-n", f"test{self.starts}@%h", "--without-gossip", "--without-mingle",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.celery_app:celery_app",
+            "worker",
+            "-Q",
+            self.env["CELERY_QUEUE"],
+            "--concurrency",
+            "1",
+            "--pool",
+            "prefork",
+            "--loglevel",
+            "INFO",
+            "-n",
+            f"test{self.starts}@%h",
+            "--without-gossip",
+            "--without-mingle",
         ]
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=open(log, "wb"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env=self.env,
+            stdout=open(log, "wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = log.read_text(errors="replace")
@@ -208,7 +230,11 @@ def api_url(services: Services, model_env: dict[str, str]) -> Iterator[str]:
     env = {**os.environ, **model_env}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=REPO,
+        env=env,
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -259,8 +285,13 @@ def job_factory(model_env: dict[str, str]):
         body.setdefault("num_samples", 4)
         body.setdefault("seed", 1)
         with get_sessionmaker()() as session:
-            job, _ = create_job(session, JobCreate(**body), model_name=get_settings().model_name,
-                                chunk_size=chunk_size, idempotency_key=idempotency_key)
+            job, _ = create_job(
+                session,
+                JobCreate(**body),
+                model_name=get_settings().model_name,
+                chunk_size=chunk_size,
+                idempotency_key=idempotency_key,
+            )
             return job
 
     return make

@@ -22,8 +22,12 @@ def reap_once() -> int:
     settings = get_settings()
     stale = requeue_stale_chunks(settings.stale_after)
     for job_id, chunk_index in stale:
-        log.warning("re-enqueueing chunk %s/%d (heartbeat stale > %.0f s)", job_id, chunk_index, settings.stale_after)
-        celery_app.send_task("worker.tasks.sample_chunk", args=[str(job_id), chunk_index], queue=settings.celery_queue)
+        log.warning(
+            "re-enqueueing chunk %s/%d (heartbeat stale > %.0f s)", job_id, chunk_index, settings.stale_after
+        )
+        celery_app.send_task(
+            "worker.tasks.sample_chunk", args=[str(job_id), chunk_index], queue=settings.celery_queue
+        )
     return len(stale)
 
 

@@ -19,9 +19,11 @@ def _finite_or_none(values: np.ndarray | None) -> Any:
     if values is None:
         return None
     arr = np.asarray(values, dtype=float)
-    return [_finite_or_none(row) for row in arr] if arr.ndim > 1 else [
-        float(v) if math.isfinite(v) else None for v in arr
-    ]
+    return (
+        [_finite_or_none(row) for row in arr]
+        if arr.ndim > 1
+        else [float(v) if math.isfinite(v) else None for v in arr]
+    )
 
 
 def space_group(structure: Structure, symprec: float = 0.1) -> tuple[str | None, int | None]:
@@ -76,8 +78,12 @@ def structure_record(
         "n_sites": len(structure),
         "lattice": {
             "matrix": lat.matrix.tolist(),
-            "a": lat.a, "b": lat.b, "c": lat.c,
-            "alpha": lat.alpha, "beta": lat.beta, "gamma": lat.gamma,
+            "a": lat.a,
+            "b": lat.b,
+            "c": lat.c,
+            "alpha": lat.alpha,
+            "beta": lat.beta,
+            "gamma": lat.gamma,
             "volume": lat.volume,
         },
         "volume": float(lat.volume),
@@ -85,7 +91,9 @@ def structure_record(
         "space_group_symbol": symbol,
         "space_group_number": number,
         "structure": structure_dict(structure, None if charges is None else np.nan_to_num(charges)),
-        "cif": cif_with_charges(structure, None if charges is None else np.nan_to_num(charges), header=header),
+        "cif": cif_with_charges(
+            structure, None if charges is None else np.nan_to_num(charges), header=header
+        ),
         "charges": charges_list,
         "dos": _finite_or_none(dos),
         "model_name": model_name,

@@ -62,7 +62,13 @@ def claim_chunk(job_id: uuid.UUID, chunk_index: int, worker: str, stale_after: f
                 RETURNING c.start_index, c.size, c.seed
                 """
             ),
-            {"token": token, "worker": worker, "job_id": job_id, "chunk_index": chunk_index, "stale": stale_after},
+            {
+                "token": token,
+                "worker": worker,
+                "job_id": job_id,
+                "chunk_index": chunk_index,
+                "stale": stale_after,
+            },
         ).one_or_none()
         if row is None:
             return None
@@ -111,7 +117,9 @@ def heartbeat(job_id: uuid.UUID, chunk_index: int, token: uuid.UUID, progress: f
     with get_engine().begin() as conn:
         conn.execute(
             update(JobChunk)
-            .where(JobChunk.job_id == job_id, JobChunk.chunk_index == chunk_index, JobChunk.claim_token == token)
+            .where(
+                JobChunk.job_id == job_id, JobChunk.chunk_index == chunk_index, JobChunk.claim_token == token
+            )
             .values(**values)
         )
 
@@ -133,16 +141,16 @@ def _lock_job(s, job_id: uuid.UUID) -> Job | None:
 
 def _lock_owned_chunk(s, job_id: uuid.UUID, chunk_index: int, token: uuid.UUID) -> JobChunk | None:
     chunk = s.scalar(
-        select(JobChunk).where(JobChunk.job_id == job_id, JobChunk.chunk_index == chunk_index).with_for_update()
+        select(JobChunk)
+        .where(JobChunk.job_id == job_id, JobChunk.chunk_index == chunk_index)
+        .with_for_update()
     )
     if chunk is None or chunk.claim_token != token or chunk.state != ChunkState.running:
         return None
     return chunk
 
 
-def commit_chunk(
-    claim: ClaimedChunk, records: list[dict[str, Any]], sampling_seconds: float
-) -> str:
+def commit_chunk(claim: ClaimedChunk, records: list[dict[str, Any]], sampling_seconds: float) -> str:
     """Store the chunk's structures and mark it done, atomically. Returns what happened."""
     with session_scope() as s:
         job = _lock_job(s, claim.job_id)
@@ -157,7 +165,9 @@ def commit_chunk(
             return f"job-{job.state.value}"
         if records:
             rows = [{"id": uuid.uuid4(), "job_id": claim.job_id, **r} for r in records]
-            s.execute(insert(Structure).values(rows).on_conflict_do_nothing(constraint="uq_structures_job_sample"))
+            s.execute(
+                insert(Structure).values(rows).on_conflict_do_nothing(constraint="uq_structures_job_sample")
+            )
             if job.first_structure_at is None:
                 job.first_structure_at = datetime.now(UTC)
         chunk.state = ChunkState.done
@@ -206,6 +216,21 @@ def release_chunk(claim: ClaimedChunk, state: ChunkState, error: str | None = No
                 .where(JobChunk.job_id == job.id, JobChunk.state == ChunkState.pending)
                 .values(state=ChunkState.cancelled)
             )
+
+
+def unclaim_chunk(claim: ClaimedChunk) -> None:
+    """Return a claimed chunk to pending (its task will be retried)."""
+    with session_scope() as s:
+        s.execute(
+            update(JobChunk)
+            .where(
+                JobChunk.job_id == claim.job_id,
+                JobChunk.chunk_index == claim.chunk_index,
+                JobChunk.claim_token == claim.token,
+                JobChunk.state == ChunkState.running,
+            )
+            .values(state=ChunkState.pending, claim_token=None, progress=0.0)
+        )
 
 
 def requeue_stale_chunks(stale_after: float) -> list[tuple[uuid.UUID, int]]:

@@ -7,6 +7,7 @@ task safe to run twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -17,6 +18,7 @@ import uuid
 from typing import Any
 
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from sqlalchemy.exc import OperationalError
 
 from app.core.config import get_settings
 from app.core.db import reset_engine
@@ -80,6 +82,12 @@ def run_chunk(job_id: str, chunk_index: int) -> str:
     beat.start()
     try:
         return _sample_and_commit(claim, settings)
+    except OperationalError:
+        # Database trouble is not the job's fault: hand the chunk back and let Celery retry the task.
+        log.exception("chunk %s/%d: database error; will retry", job_id, chunk_index)
+        with contextlib.suppress(Exception):
+            store.unclaim_chunk(claim)
+        raise
     except Exception as exc:
         log.exception("chunk %s/%d failed", job_id, chunk_index)
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -100,14 +108,22 @@ def _sample_and_commit(claim: store.ClaimedChunk, settings: Any) -> str:
     cancel_gate = Throttled(settings.cancel_poll_interval)
     wanted = True
 
+    # Both callbacks are best-effort: a database blip must not abort a chunk that is sampling fine
+    # (the commit at the end is what has to succeed).
     def progress(fraction: float) -> None:
         if progress_gate.due():
-            store.heartbeat(claim.job_id, claim.chunk_index, claim.token, fraction)
+            try:
+                store.heartbeat(claim.job_id, claim.chunk_index, claim.token, fraction)
+            except OperationalError:
+                log.warning("progress write failed; continuing")
 
     def should_stop() -> bool:
         nonlocal wanted
         if wanted and cancel_gate.due():
-            wanted = store.still_wanted(claim.job_id, claim.chunk_index, claim.token)
+            try:
+                wanted = store.still_wanted(claim.job_id, claim.chunk_index, claim.token)
+            except OperationalError:
+                log.warning("cancel check failed; continuing")
         return not wanted
 
     started = time.perf_counter()
@@ -152,12 +168,30 @@ def _sample_and_commit(claim: store.ClaimedChunk, settings: Any) -> str:
         for i, crystal in enumerate(crystals)
     ]
     outcome = store.commit_chunk(claim, records, sampling_seconds)
-    log.info("chunk %s/%d: %s (%d structures, %.2f s sampling)", claim.job_id, claim.chunk_index, outcome,
-             len(records), sampling_seconds)
+    log.info(
+        "chunk %s/%d: %s (%d structures, %.2f s sampling)",
+        claim.job_id,
+        claim.chunk_index,
+        outcome,
+        len(records),
+        sampling_seconds,
+    )
     return outcome
 
 
-@celery_app.task(name="worker.tasks.sample_chunk", acks_late=True, reject_on_worker_lost=True)
+@celery_app.task(
+    name="worker.tasks.sample_chunk",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # PostgreSQL unreachable: the task would be acked without having claimed its chunk, leaving a
+    # pending chunk nobody will run. Re-publish it with backoff instead (a chunk that *was* claimed is
+    # recovered by the heartbeat reaper).
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=30,
+)
 def sample_chunk(job_id: str, chunk_index: int) -> str:
     return run_chunk(job_id, chunk_index)
 

@@ -11,4 +11,6 @@ from fastapi import HTTPException, Request
 def reject_unknown_query_params(request: Request, allowed: Iterable[str]) -> None:
     unknown = sorted(set(request.query_params.keys()) - set(allowed))
     if unknown:
-        raise HTTPException(400, detail=f"unknown query parameter(s) {unknown}; allowed: {', '.join(sorted(allowed))}")
+        raise HTTPException(
+            400, detail=f"unknown query parameter(s) {unknown}; allowed: {', '.join(sorted(allowed))}"
+        )

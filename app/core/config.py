@@ -27,9 +27,15 @@ class Settings(BaseSettings):
     redis_url: str = Field("redis://127.0.0.1:56379/0", description="Celery broker (Redis) URL.")
 
     # --- local runner -------------------------------------------------------------------------
-    data_dir: Path = Field(REPO_ROOT / "var", description="Where the local stack keeps PostgreSQL/Redis data and logs.")
-    local_pg_port: int = Field(55432, description="Port of the embedded PostgreSQL started by the local runner.")
-    local_redis_port: int = Field(56379, description="Port of the embedded Redis started by the local runner.")
+    data_dir: Path = Field(
+        REPO_ROOT / "var", description="Where the local stack keeps PostgreSQL/Redis data and logs."
+    )
+    local_pg_port: int = Field(
+        55432, description="Port of the embedded PostgreSQL started by the local runner."
+    )
+    local_redis_port: int = Field(
+        56379, description="Port of the embedded Redis started by the local runner."
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 
@@ -48,7 +54,8 @@ class Settings(BaseSettings):
     # --- model --------------------------------------------------------------------------------
     model_name: str = Field("default", description="Model variant used when a job names none.")
     model_checkpoint: Path | None = Field(
-        None, description="Checkpoint file that overrides the variant's own (tests point this at a tiny model)."
+        None,
+        description="Checkpoint file that overrides the variant's own (tests point this at a tiny model).",
     )
     model_device: str = Field("cpu", description="torch device of the worker ('cuda' in the GPU image).")
     torch_threads: int | None = Field(
@@ -64,10 +71,16 @@ class Settings(BaseSettings):
         7200, description="Redis broker visibility timeout (s): unacked tasks are redelivered after this."
     )
     heartbeat_interval: float = Field(5.0, description="Seconds between a running chunk's heartbeats.")
-    stale_after: float = Field(30.0, description="A running chunk without heartbeat for this long is re-enqueued.")
+    stale_after: float = Field(
+        30.0, description="A running chunk without heartbeat for this long is re-enqueued."
+    )
     reaper_interval: float = Field(10.0, description="Seconds between scans for stale chunks.")
-    progress_interval: float = Field(0.5, description="Minimum seconds between progress writes to PostgreSQL.")
-    cancel_poll_interval: float = Field(0.5, description="Minimum seconds between cancel checks while sampling.")
+    progress_interval: float = Field(
+        0.5, description="Minimum seconds between progress writes to PostgreSQL."
+    )
+    cancel_poll_interval: float = Field(
+        0.5, description="Minimum seconds between cancel checks while sampling."
+    )
     readiness_timeout: float = Field(1.0, description="Seconds /readyz waits for a worker to answer a ping.")
 
 

@@ -70,13 +70,24 @@ class JobCreate(BaseModel):
         },
     )
 
-    target: Target = Field(default_factory=Target, description="Property targets (band_gap eV, formation_energy_per_atom eV/atom).")
-    num_samples: int = Field(ge=1, le=_settings.max_num_samples, description="Number of crystals to generate.")
+    target: Target = Field(
+        default_factory=Target,
+        description="Property targets (band_gap eV, formation_energy_per_atom eV/atom).",
+    )
+    num_samples: int = Field(
+        ge=1, le=_settings.max_num_samples, description="Number of crystals to generate."
+    )
     guidance_scale: float = Field(
-        2.0, ge=0.0, le=20.0, description="Classifier-free guidance scale γ (dimensionless; 1 = plain conditional)."
+        2.0,
+        ge=0.0,
+        le=20.0,
+        description="Classifier-free guidance scale γ (dimensionless; 1 = plain conditional).",
     )
     seed: int | None = Field(
-        None, ge=0, le=SEED_MAX, description="Random seed; same request + same model ⇒ same structures. Drawn at random when omitted."
+        None,
+        ge=0,
+        le=SEED_MAX,
+        description="Random seed; same request + same model ⇒ same structures. Drawn at random when omitted.",
     )
     steps: int | None = Field(
         None, ge=1, le=_settings.max_steps, description="Reverse-diffusion steps (default: the model's own)."
@@ -107,7 +118,9 @@ class TimingsOut(BaseModel):
     started_at: datetime | None = None
     first_structure_at: datetime | None = None
     finished_at: datetime | None = None
-    queued_seconds: float | None = Field(None, description="Seconds from submission to the first chunk starting.")
+    queued_seconds: float | None = Field(
+        None, description="Seconds from submission to the first chunk starting."
+    )
     running_seconds: float | None = Field(None, description="Seconds from start to finish (or until now).")
     seconds_to_first_structure: float | None = Field(
         None, description="Seconds from submission to the first stored structure."
@@ -117,7 +130,9 @@ class TimingsOut(BaseModel):
 class JobOut(BaseModel):
     id: uuid.UUID
     state: JobState
-    progress: float = Field(ge=0.0, le=1.0, description="Fraction of num_samples sampled (moves within chunks).")
+    progress: float = Field(
+        ge=0.0, le=1.0, description="Fraction of num_samples sampled (moves within chunks)."
+    )
     num_samples: int
     num_structures: int = Field(description="Structures stored so far.")
     num_chunks: int
@@ -126,7 +141,9 @@ class JobOut(BaseModel):
     target: Target
     guidance_scale: float
     seed: int
-    steps: int | None = Field(None, description="Reverse-diffusion steps (null until the worker resolves the model default).")
+    steps: int | None = Field(
+        None, description="Reverse-diffusion steps (null until the worker resolves the model default)."
+    )
     model: str
     checkpoint_sha256: str | None = None
     num_atoms: NumAtoms | None = None

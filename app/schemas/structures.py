@@ -36,7 +36,9 @@ class ProvenanceOut(BaseModel):
     model: str = Field(description="Model variant name.")
     checkpoint_sha256: str = Field(description="SHA-256 of the checkpoint file that sampled this structure.")
     guidance_scale: float = Field(description="Classifier-free guidance scale γ.")
-    seed: int = Field(description="Seed of the sampling call that produced this structure (derived from the job seed).")
+    seed: int = Field(
+        description="Seed of the sampling call that produced this structure (derived from the job seed)."
+    )
     job_seed: int = Field(description="The job's seed.")
     steps: int = Field(description="Reverse-diffusion steps.")
     target: dict[str, float | None] = Field(description="The job's property targets (eV, eV/atom).")
@@ -56,7 +58,9 @@ class StructureSummary(BaseModel):
     density: float | None = Field(None, description="g/cm³")
     space_group: SpaceGroupOut | None = None
     predicted: PredictedOut | None = None
-    charges: list[float | None] | None = Field(None, description="Per-site net Bader charge, e (site order of the structure).")
+    charges: list[float | None] | None = Field(
+        None, description="Per-site net Bader charge, e (site order of the structure)."
+    )
     created_at: datetime | None = None
     links: dict[str, str] | None = None
 
@@ -81,12 +85,16 @@ class SiteDos(BaseModel):
     index: int
     species: str
     charge: float | None = Field(None, description="Net Bader charge, e.")
-    dos: list[float | None] = Field(description="Atomic DOS on `energies`, states/eV (integrates to 1 over the window).")
+    dos: list[float | None] = Field(
+        description="Atomic DOS on `energies`, states/eV (integrates to 1 over the window)."
+    )
 
 
 class DosOut(BaseModel):
     structure_id: uuid.UUID
-    energies: list[float] = Field(description="Energy grid, eV, relative to the VBM (gapped) or Fermi level (metal).")
+    energies: list[float] = Field(
+        description="Energy grid, eV, relative to the VBM (gapped) or Fermi level (metal)."
+    )
     energy_unit: str = "eV"
     dos_unit: str
     sigma: float = Field(description="Gaussian broadening, eV.")

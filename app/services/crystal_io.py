@@ -32,7 +32,9 @@ def structure_dict(structure: Structure, charges: Sequence[float] | np.ndarray |
     return with_charges(structure, charges).as_dict()
 
 
-def cif_with_charges(structure: Structure, charges: Sequence[float] | np.ndarray | None, header: str = "") -> str:
+def cif_with_charges(
+    structure: Structure, charges: Sequence[float] | np.ndarray | None, header: str = ""
+) -> str:
     """A P1 CIF (one row per site, same order as the structure) with a Bader-charge column.
 
     P1 keeps the one-to-one mapping between CIF rows and the stored per-site charge/DOS arrays, which
@@ -66,7 +68,9 @@ def charges_from_cif(cif: str) -> list[float] | None:
     return [float(v) for v in block.data[CIF_CHARGE_TAG]]
 
 
-def extxyz_frames(records: Sequence[tuple[Structure, Sequence[float] | None, np.ndarray | None, dict]]) -> str:
+def extxyz_frames(
+    records: Sequence[tuple[Structure, Sequence[float] | None, np.ndarray | None, dict]],
+) -> str:
     """One extended-XYZ text with a frame per structure: per-atom ``bader_charge`` (e) and ``dos``
     (DOS_BINS columns, states/eV); ``info`` becomes the comment-line key=value pairs."""
     from ase.io import write

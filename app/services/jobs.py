@@ -65,8 +65,15 @@ def create_job(
         request_fingerprint=fingerprint,
     )
     job.chunks = [
-        JobChunk(chunk_index=p.chunk_index, start_index=p.start_index, size=p.size, seed=p.seed,
-                 state=ChunkState.pending, progress=0.0, attempts=0)
+        JobChunk(
+            chunk_index=p.chunk_index,
+            start_index=p.start_index,
+            size=p.size,
+            seed=p.seed,
+            state=ChunkState.pending,
+            progress=0.0,
+            attempts=0,
+        )
         for p in plans
     ]
     session.add(job)
@@ -128,14 +135,18 @@ def _seconds(a: datetime | None, b: datetime | None) -> float | None:
 
 
 def job_out(session: Session, job: Job, base_url: str = "") -> JobOut:
-    done_weight = case((JobChunk.state == ChunkState.done, JobChunk.size), else_=JobChunk.size * JobChunk.progress)
+    done_weight = case(
+        (JobChunk.state == ChunkState.done, JobChunk.size), else_=JobChunk.size * JobChunk.progress
+    )
     sampled, chunks_done = session.execute(
         select(
             func.coalesce(func.sum(done_weight), 0.0),
             func.count().filter(JobChunk.state == ChunkState.done),
         ).where(JobChunk.job_id == job.id)
     ).one()
-    num_structures = session.scalar(select(func.count()).select_from(Structure).where(Structure.job_id == job.id)) or 0
+    num_structures = (
+        session.scalar(select(func.count()).select_from(Structure).where(Structure.job_id == job.id)) or 0
+    )
     progress = 1.0 if job.state == JobState.succeeded else min(1.0, float(sampled) / job.num_samples)
     now = datetime.now(UTC)
     end = job.finished_at or (now if job.state == JobState.running else None)
@@ -149,13 +160,17 @@ def job_out(session: Session, job: Job, base_url: str = "") -> JobOut:
         num_chunks=job.num_chunks,
         chunks_done=chunks_done,
         chunk_size=job.chunk_size,
-        target=Target(band_gap=job.target_band_gap, formation_energy_per_atom=job.target_formation_energy_per_atom),
+        target=Target(
+            band_gap=job.target_band_gap, formation_energy_per_atom=job.target_formation_energy_per_atom
+        ),
         guidance_scale=job.guidance_scale,
         seed=job.seed,
         steps=job.steps,
         model=job.model_name,
         checkpoint_sha256=job.checkpoint_sha256,
-        num_atoms=NumAtoms(min=job.num_atoms_min, max=job.num_atoms_max) if job.num_atoms_min is not None else None,
+        num_atoms=NumAtoms(min=job.num_atoms_min, max=job.num_atoms_max)
+        if job.num_atoms_min is not None
+        else None,
         allowed_elements=job.allowed_elements,
         required_elements=job.required_elements,
         timings=TimingsOut(

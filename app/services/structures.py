@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -16,8 +15,20 @@ from sqlalchemy.orm import Session
 from app.tables import Job, Structure
 
 SUMMARY_FIELDS = (
-    "id", "job_id", "sample_index", "formula", "reduced_formula", "elements", "n_sites", "lattice",
-    "density", "space_group", "predicted", "charges", "created_at", "links",
+    "id",
+    "job_id",
+    "sample_index",
+    "formula",
+    "reduced_formula",
+    "elements",
+    "n_sites",
+    "lattice",
+    "density",
+    "space_group",
+    "predicted",
+    "charges",
+    "created_at",
+    "links",
 )
 
 
@@ -102,7 +113,7 @@ class StructureFilters:
         return query
 
 
-def build_archive(session: Session, job: Job) -> io.BufferedIOBase:
+def build_archive(session: Session, job: Job) -> IO[bytes]:
     """Zip of one CIF per structure, one extxyz with all frames (charges + DOS per atom), and a
     manifest. Written to a spooled temp file so large jobs do not sit in memory."""
     import tempfile
@@ -117,13 +128,21 @@ def build_archive(session: Session, job: Job) -> io.BufferedIOBase:
         "job_id": str(job.id),
         "state": job.state.value,
         "num_samples": job.num_samples,
-        "target": {"band_gap": job.target_band_gap, "formation_energy_per_atom": job.target_formation_energy_per_atom},
+        "target": {
+            "band_gap": job.target_band_gap,
+            "formation_energy_per_atom": job.target_formation_energy_per_atom,
+        },
         "guidance_scale": job.guidance_scale,
         "seed": job.seed,
         "steps": job.steps,
         "model": job.model_name,
         "checkpoint_sha256": job.checkpoint_sha256,
-        "units": {"bader_charge": CHARGE_UNIT, "dos": DOS_UNIT, "dos_energies": "eV", "dos_sigma_eV": DOS_SIGMA},
+        "units": {
+            "bader_charge": CHARGE_UNIT,
+            "dos": DOS_UNIT,
+            "dos_energies": "eV",
+            "dos_sigma_eV": DOS_SIGMA,
+        },
         "dos_energies": DOS_ENERGIES.tolist(),
         "extxyz": "structures.extxyz: per-atom arrays `bader_charge` (e) and `dos` (one column per energy)",
         "structures": [],
@@ -131,15 +150,23 @@ def build_archive(session: Session, job: Job) -> io.BufferedIOBase:
     frames = []
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         rows = session.scalars(
-            select(Structure).where(Structure.job_id == job.id).order_by(Structure.sample_index)
+            select(Structure)
+            .where(Structure.job_id == job.id)
+            .order_by(Structure.sample_index)
             .execution_options(yield_per=200)
         )
         for row in rows:
             name = f"cif/{row.sample_index:05d}_{re.sub(r'[^A-Za-z0-9]', '', row.formula)}.cif"
             zf.writestr(name, row.cif)
             manifest["structures"].append(
-                {"id": str(row.id), "sample_index": row.sample_index, "formula": row.formula, "cif": name,
-                 "space_group": row.space_group_symbol, "seed": row.seed}
+                {
+                    "id": str(row.id),
+                    "sample_index": row.sample_index,
+                    "formula": row.formula,
+                    "cif": name,
+                    "space_group": row.space_group_symbol,
+                    "seed": row.seed,
+                }
             )
             info = {"structure_id": str(row.id), "sample_index": row.sample_index, "formula": row.formula}
             frames.append((PmgStructure.from_dict(row.structure), row.charges, row.dos, info))

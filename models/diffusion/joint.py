@@ -39,6 +39,7 @@ class SamplerSettings:
     corrector_steps: int = 1
     snr: float = 0.2
     guidance_scale: float = 0.0
+    type_temperature: float = 1.0
 
 
 @dataclass
@@ -209,6 +210,8 @@ class JointDiffusion:
                 x = self.coords.corrector_step(x, out.coord_score, t_site, n_site, batch_idx, b, settings.snr, generator)
             out = self._guided(net, (types, x, lat, d), num_atoms, t, conditions, gamma)
             logp = out.type_logits
+            if settings.type_temperature != 1.0:
+                logp = logp / settings.type_temperature
             if element_log_mask is not None:
                 logp = logp + element_log_mask
             types = self.types.reverse_step(types, logp, t_site, s_site, generator)

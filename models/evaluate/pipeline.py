@@ -183,6 +183,12 @@ def summarize(records: list[dict], target: dict[str, float]) -> dict:
                 "vsun_only": error_distribution(vsun_errs),
             }
     out["e_above_hull"] = error_distribution([r.get("e_above_hull") for r in records])
+    # Far below the reference hull is more often a CHGNet artefact or a hole in the reference set
+    # than a discovery; counted so a stable rate driven by such cases is visible.
+    ehull = [r.get("e_above_hull") for r in records]
+    out["below_hull_by_0.1_rate"] = (
+        float(np.mean([e is not None and e < -0.1 for e in ehull])) if records else None
+    )
     out["band_gap_distribution"] = error_distribution([r.get("band_gap") for r in records])
     out["formation_energy_distribution"] = error_distribution(
         [r.get("formation_energy_per_atom") for r in records]

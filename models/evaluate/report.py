@@ -73,7 +73,8 @@ def markdown(result: EvaluationResult, title: str = "Evaluation") -> str:
     eh = s.get("e_above_hull", {})
     if eh.get("n"):
         lines.append(
-            f"E_above_hull (eV/atom), n={eh['n']}: median {eh['quantiles']['p50']:.3f}, mean {eh['mean']:.3f}"
+            f"E_above_hull (eV/atom), n={eh['n']}: median {eh['quantiles']['p50']:.3f}, mean {eh['mean']:.3f}; "
+            f"more than 0.1 below the reference hull (check these): {_pct(s.get('below_hull_by_0.1_rate'))}"
         )
     lines.append(
         f"Mean relaxation RMSD {_fmt(s.get('mean_rmsd_relaxation_A'))} Å; diversity: "

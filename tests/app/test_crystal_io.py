@@ -14,8 +14,9 @@ from worker.records import structure_record
 
 @pytest.fixture()
 def nacl() -> Structure:
-    return Structure(Lattice.cubic(5.64), ["Na", "Na", "Cl", "Cl"],
-                     [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0], [0, 0.5, 0]])
+    return Structure(
+        Lattice.cubic(5.64), ["Na", "Na", "Cl", "Cl"], [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0], [0, 0.5, 0]]
+    )
 
 
 def test_cif_round_trips_sites_and_charges(nacl):
@@ -44,9 +45,19 @@ def test_extxyz_has_charge_and_dos_arrays(nacl):
 
 
 def test_structure_record_sanitises_non_finite_values(nacl):
-    crystal = SimpleNamespace(structure=nacl, charges=np.array([1.0, np.nan, -1.0, -1.0]), dos=np.ones((4, 64)))
-    rec = structure_record(crystal, sample_index=0, chunk_index=0, seed=1, model_name="m",
-                           checkpoint_sha256="0" * 64, guidance_scale=2.0, steps=10)
+    crystal = SimpleNamespace(
+        structure=nacl, charges=np.array([1.0, np.nan, -1.0, -1.0]), dos=np.ones((4, 64))
+    )
+    rec = structure_record(
+        crystal,
+        sample_index=0,
+        chunk_index=0,
+        seed=1,
+        model_name="m",
+        checkpoint_sha256="0" * 64,
+        guidance_scale=2.0,
+        steps=10,
+    )
     assert rec["charges"] == [1.0, None, -1.0, -1.0]
     assert rec["space_group_number"] == 123 or rec["space_group_number"] is not None
     assert rec["elements"] == ["Cl", "Na"] and rec["n_sites"] == 4 and rec["reduced_formula"] == "NaCl"
@@ -56,5 +67,13 @@ def test_structure_record_sanitises_non_finite_values(nacl):
 def test_structure_record_rejects_mismatched_descriptors(nacl):
     crystal = SimpleNamespace(structure=nacl, charges=np.zeros(3), dos=None)
     with pytest.raises(ValueError, match="3 charges for 4 sites"):
-        structure_record(crystal, sample_index=0, chunk_index=0, seed=1, model_name="m",
-                         checkpoint_sha256="0" * 64, guidance_scale=2.0, steps=10)
+        structure_record(
+            crystal,
+            sample_index=0,
+            chunk_index=0,
+            seed=1,
+            model_name="m",
+            checkpoint_sha256="0" * 64,
+            guidance_scale=2.0,
+            steps=10,
+        )

@@ -29,8 +29,11 @@ def test_metrics_count_jobs_structures_and_sampling_time(client, job_factory):
     assert run_chunk(str(job.id), 0) == "committed"
     text = client.get("/metrics").text
     assert 'mattergen_jobs{state="succeeded"}' in text and 'mattergen_jobs{state="queued"}' in text
-    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
-              if line and not line.startswith("#")}
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
     assert values["mattergen_structures_generated_total"] >= 2
     assert values["mattergen_sampling_seconds_count"] >= 1 and values["mattergen_sampling_seconds_sum"] > 0
     assert values['mattergen_jobs{state="succeeded"}'] >= 1

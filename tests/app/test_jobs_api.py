@@ -21,8 +21,10 @@ def finished_job(job_factory):
     # What the evaluation module will do later: fill predicted properties.
     with get_engine().begin() as conn:
         conn.execute(
-            text("UPDATE structures SET band_gap_pred = sample_index * 0.5, formation_energy_pred = -sample_index "
-                 "WHERE job_id = :j"),
+            text(
+                "UPDATE structures SET band_gap_pred = sample_index * 0.5, formation_energy_pred = -sample_index "
+                "WHERE job_id = :j"
+            ),
             {"j": job.id},
         )
     return job
@@ -48,9 +50,16 @@ def test_idempotency_key_returns_the_same_job(client):
 
 
 def test_submitted_job_shape(client):
-    r = client.post("/v1/jobs", json={"target": {"band_gap": 2.5, "formation_energy_per_atom": -1.0},
-                                      "num_samples": 10, "allowed_elements": ["Li", "Fe", "P", "O"],
-                                      "required_elements": ["Li"], "num_atoms": {"min": 4, "max": 20}})
+    r = client.post(
+        "/v1/jobs",
+        json={
+            "target": {"band_gap": 2.5, "formation_energy_per_atom": -1.0},
+            "num_samples": 10,
+            "allowed_elements": ["Li", "Fe", "P", "O"],
+            "required_elements": ["Li"],
+            "num_atoms": {"min": 4, "max": 20},
+        },
+    )
     assert r.status_code == 202
     job = r.json()["data"]
     assert job["state"] == "queued" and job["progress"] == 0.0 and job["num_structures"] == 0
@@ -79,7 +88,9 @@ def test_structure_listing_pagination_fields_and_filters(client, finished_job):
     sparse = client.get(f"/v1/jobs/{jid}/structures", params={"fields": "formula,n_sites"}).json()["data"]
     assert set(sparse[0]) == {"id", "formula", "n_sites"}
 
-    ranged = client.get(f"/v1/jobs/{jid}/structures", params={"band_gap_min": 1.0, "band_gap_max": 2.0}).json()
+    ranged = client.get(
+        f"/v1/jobs/{jid}/structures", params={"band_gap_min": 1.0, "band_gap_max": 2.0}
+    ).json()
     assert [s["sample_index"] for s in ranged["data"]] == [2, 3, 4] and ranged["meta"]["total"] == 3
     ef = client.get(f"/v1/jobs/{jid}/structures", params={"formation_energy_max": -4.5}).json()["data"]
     assert [s["sample_index"] for s in ef] == [5]
@@ -102,8 +113,9 @@ def test_structure_listing_bad_queries_are_400(client, finished_job, params, nee
     assert r.status_code == 400 and needle in r.json()["errors"][0]["message"]
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 5000}, {"offset": -1}, {"band_gap_min": "nan"},
-                                    {"space_group": 231}])
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 5000}, {"offset": -1}, {"band_gap_min": "nan"}, {"space_group": 231}]
+)
 def test_structure_listing_out_of_range_query_is_422(client, finished_job, params):
     r = client.get(f"/v1/jobs/{finished_job.id}/structures", params=params)
     assert r.status_code == 422 and r.json()["errors"]

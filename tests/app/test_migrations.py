@@ -23,7 +23,9 @@ def test_migrated_schema_matches_the_orm(services):
 
 def test_downgrade_and_upgrade_round_trip(services):
     url = make_url(services.database_url)
-    with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname="postgres", autocommit=True) as c:
+    with psycopg.connect(
+        host=url.host, port=url.port, user=url.username, dbname="postgres", autocommit=True
+    ) as c:
         c.execute("DROP DATABASE IF EXISTS migration_roundtrip")
         c.execute("CREATE DATABASE migration_roundtrip")
     scratch = url.set(database="migration_roundtrip").render_as_string(hide_password=False)

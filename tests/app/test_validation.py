@@ -28,13 +28,32 @@ def assert_error(r, status: int, *needles: str, code: str | None = None) -> dict
 @pytest.mark.parametrize(
     ("body", "needles", "code"),
     [
-        ({"target": {"bandgap": 2.0}, "num_samples": 1}, ["unknown property 'bandgap'", "supported: band_gap"],
-         "unknown_field"),
-        ({"target": {"band_gap": 2.0, "density": 3}, "num_samples": 1}, ["'density'", "supported"], "unknown_field"),
+        (
+            {"target": {"bandgap": 2.0}, "num_samples": 1},
+            ["unknown property 'bandgap'", "supported: band_gap"],
+            "unknown_field",
+        ),
+        (
+            {"target": {"band_gap": 2.0, "density": 3}, "num_samples": 1},
+            ["'density'", "supported"],
+            "unknown_field",
+        ),
         ({**GOOD, "temperature": 300}, ["unknown field", "temperature"], "unknown_field"),
-        ({"target": {"band_gap": 50}, "num_samples": 1}, ["target.band_gap", "less than or equal to 10"], None),
-        ({"target": {"band_gap": -1}, "num_samples": 1}, ["target.band_gap", "greater than or equal to 0"], None),
-        ({"target": {"formation_energy_per_atom": -9}, "num_samples": 1}, ["formation_energy_per_atom"], None),
+        (
+            {"target": {"band_gap": 50}, "num_samples": 1},
+            ["target.band_gap", "less than or equal to 10"],
+            None,
+        ),
+        (
+            {"target": {"band_gap": -1}, "num_samples": 1},
+            ["target.band_gap", "greater than or equal to 0"],
+            None,
+        ),
+        (
+            {"target": {"formation_energy_per_atom": -9}, "num_samples": 1},
+            ["formation_energy_per_atom"],
+            None,
+        ),
         ({"target": {"formation_energy_per_atom": 3}, "num_samples": 1}, ["formation_energy_per_atom"], None),
         ({"target": {"band_gap": "high"}, "num_samples": 1}, ["target.band_gap"], None),
         ({**GOOD, "num_samples": 10_001}, ["num_samples", "10000"], None),
@@ -47,7 +66,11 @@ def assert_error(r, status: int, *needles: str, code: str | None = None) -> dict
         ({**GOOD, "num_atoms": {"min": 10, "max": 4}}, ["num_atoms.min (10) must not exceed"], None),
         ({**GOOD, "num_atoms": {"min": 1, "max": 500}}, ["num_atoms.max"], None),
         ({**GOOD, "allowed_elements": ["Na", "Xx"]}, ["unknown element", "Xx"], None),
-        ({**GOOD, "allowed_elements": ["Na", "Cl"], "required_elements": ["O"]}, ["not in allowed_elements"], None),
+        (
+            {**GOOD, "allowed_elements": ["Na", "Cl"], "required_elements": ["O"]},
+            ["not in allowed_elements"],
+            None,
+        ),
         ({**GOOD, "allowed_elements": []}, ["allowed_elements"], None),
         ([1, 2, 3], ["dictionary"], None),
     ],
@@ -65,10 +88,14 @@ def test_non_finite_targets_are_rejected(client, literal):
 
 def test_non_finite_guidance_is_rejected(client):
     raw = '{"num_samples": 1, "guidance_scale": NaN}'
-    assert_error(client.post("/v1/jobs", content=raw, headers={"Content-Type": "application/json"}), 422, "finite")
+    assert_error(
+        client.post("/v1/jobs", content=raw, headers={"Content-Type": "application/json"}), 422, "finite"
+    )
 
 
-@pytest.mark.parametrize("raw", ['{"target": {"band_gap": 2.5}, "num_samples": ', "{'single': 'quotes'}", "not json"])
+@pytest.mark.parametrize(
+    "raw", ['{"target": {"band_gap": 2.5}, "num_samples": ', "{'single': 'quotes'}", "not json"]
+)
 def test_malformed_json_is_400(client, raw):
     r = client.post("/v1/jobs", content=raw, headers={"Content-Type": "application/json"})
     assert_error(r, 400, "not valid json", code="malformed_json")
@@ -81,11 +108,15 @@ def test_empty_and_wrong_content_type_bodies_are_4xx(client):
 
 
 def test_unknown_model_is_422(client):
-    assert_error(client.post("/v1/jobs", json={**GOOD, "model": "no-such-model"}), 422, "unknown model", "available")
+    assert_error(
+        client.post("/v1/jobs", json={**GOOD, "model": "no-such-model"}), 422, "unknown model", "available"
+    )
 
 
 def test_idempotency_key_too_long_is_422(client):
-    assert_error(client.post("/v1/jobs", json=GOOD, headers={"Idempotency-Key": "k" * 300}), 422, "idempotency-key")
+    assert_error(
+        client.post("/v1/jobs", json=GOOD, headers={"Idempotency-Key": "k" * 300}), 422, "idempotency-key"
+    )
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,13 @@ def submit(http: httpx.Client, body: dict, headers: dict | None = None) -> dict:
     return r.json()["data"]
 
 
-def wait_for(http: httpx.Client, job_id: str, until: Callable[[dict], bool], timeout: float = 90.0,
-             interval: float = 0.1) -> dict:
+def wait_for(
+    http: httpx.Client,
+    job_id: str,
+    until: Callable[[dict], bool],
+    timeout: float = 90.0,
+    interval: float = 0.1,
+) -> dict:
     deadline = time.monotonic() + timeout
     job: dict = {}
     while time.monotonic() < deadline:

@@ -22,19 +22,27 @@ def db(services):
 
 def chunk_rows(db, job_id: str) -> list[dict]:
     with db.connect() as conn:
-        rows = conn.execute(
-            text("SELECT chunk_index, state, attempts, progress FROM job_chunks WHERE job_id = :j ORDER BY chunk_index"),
-            {"j": uuid.UUID(job_id)},
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                text(
+                    "SELECT chunk_index, state, attempts, progress FROM job_chunks WHERE job_id = :j ORDER BY chunk_index"
+                ),
+                {"j": uuid.UUID(job_id)},
+            )
+            .mappings()
+            .all()
+        )
     return [dict(r) for r in rows]
 
 
 def stored_indices(db, job_id: str) -> list[int]:
     with db.connect() as conn:
-        return list(conn.execute(
-            text("SELECT sample_index FROM structures WHERE job_id = :j ORDER BY sample_index"),
-            {"j": uuid.UUID(job_id)},
-        ).scalars())
+        return list(
+            conn.execute(
+                text("SELECT sample_index FROM structures WHERE job_id = :j ORDER BY sample_index"),
+                {"j": uuid.UUID(job_id)},
+            ).scalars()
+        )
 
 
 def test_sigkill_worker_mid_job_then_restart(http, worker, db):
@@ -74,8 +82,13 @@ def test_sigkill_worker_mid_job_then_restart(http, worker, db):
 def test_cancel_running_job_keeps_stored_chunks(http, worker, db):
     job = submit(http, {"target": {"band_gap": 1.5}, "num_samples": 40, "seed": 9, "steps": 150})
     jid = job["id"]
-    wait_for(http, jid, lambda j: j["chunks_done"] >= 1 and j["progress"] > j["chunks_done"] * 4 / 40 + 0.01,
-             timeout=120, interval=0.05)
+    wait_for(
+        http,
+        jid,
+        lambda j: j["chunks_done"] >= 1 and j["progress"] > j["chunks_done"] * 4 / 40 + 0.01,
+        timeout=120,
+        interval=0.05,
+    )
     r = http.post(f"/v1/jobs/{jid}/cancel")
     assert r.status_code == 200, r.text
     assert r.json()["data"]["state"] == "cancelled"

@@ -31,8 +31,10 @@ def test_submit_poll_download(http, worker, capsys):
     t = done["timings"]
     assert t["seconds_to_first_structure"] is not None and t["seconds_to_first_structure"] > 0
     with capsys.disabled():
-        print(f"\n[timing] POST → first stored structure: {t['seconds_to_first_structure']:.2f} s "
-              f"(job finished in {t['running_seconds']:.2f} s after start)")
+        print(
+            f"\n[timing] POST → first stored structure: {t['seconds_to_first_structure']:.2f} s "
+            f"(job finished in {t['running_seconds']:.2f} s after start)"
+        )
 
     rows = all_structures(http, job["id"])
     assert [s["sample_index"] for s in rows] == list(range(6))
@@ -88,7 +90,12 @@ def test_progress_moves_within_a_chunk(http, worker):
 
 
 def test_same_seed_same_structures(http, worker):
-    body = {"target": {"formation_energy_per_atom": -1.0}, "num_samples": 5, "seed": 11, "guidance_scale": 1.5}
+    body = {
+        "target": {"formation_energy_per_atom": -1.0},
+        "num_samples": 5,
+        "seed": 11,
+        "guidance_scale": 1.5,
+    }
     a, b = submit(http, body), submit(http, body)
     c = submit(http, {**body, "seed": 12})
     for j in (a, b, c):

@@ -44,7 +44,7 @@ def test_tiny_model_overfits_four_crystals():
     with torch.no_grad():
         start = {k: float(v) for k, v in loss().items()}
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    for _ in range(200):
+    for _ in range(100):
         total = loss()["total"]
         opt.zero_grad()
         total.backward()

@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from app.core.db import get_engine, session_scope
 from app.tables import ChunkState, Job, JobChunk, JobState, Structure
 from worker import store
-from worker.tasks import run_chunk
+from worker.tasks import run_chunk, sample_chunk
 
 
 def _structures(job_id: uuid.UUID) -> list[int]:
     with session_scope() as s:
-        return list(s.scalars(select(Structure.sample_index).where(Structure.job_id == job_id).order_by(Structure.sample_index)))
+        return list(
+            s.scalars(
+                select(Structure.sample_index)
+                .where(Structure.job_id == job_id)
+                .order_by(Structure.sample_index)
+            )
+        )
 
 
 def _job(job_id: uuid.UUID) -> Job:
@@ -54,8 +62,10 @@ def test_fresh_claim_blocks_duplicate_and_stale_claim_is_taken_over(job_factory)
     assert first is not None
     assert store.claim_chunk(job.id, 0, "w2", stale_after=30) is None  # heartbeat is fresh
     with get_engine().begin() as conn:
-        conn.execute(text("UPDATE job_chunks SET heartbeat_at = now() - interval '1 hour' WHERE job_id = :j"),
-                     {"j": job.id})
+        conn.execute(
+            text("UPDATE job_chunks SET heartbeat_at = now() - interval '1 hour' WHERE job_id = :j"),
+            {"j": job.id},
+        )
     # The dead worker's chunk is re-run by run_chunk (new claim token) ...
     assert run_chunk(str(job.id), 0) == "committed"
     assert _chunk(job.id, 0).attempts == 2
@@ -105,7 +115,9 @@ def test_reaper_requeues_only_stale_chunks(job_factory, services):
     assert store.claim_chunk(job.id, 1, "alive", stale_after=30) is not None
     with get_engine().begin() as conn:
         conn.execute(
-            text("UPDATE job_chunks SET heartbeat_at = now() - interval '1 minute' WHERE job_id = :j AND chunk_index = 0"),
+            text(
+                "UPDATE job_chunks SET heartbeat_at = now() - interval '1 minute' WHERE job_id = :j AND chunk_index = 0"
+            ),
             {"j": job.id},
         )
     queue = get_settings().celery_queue
@@ -116,5 +128,30 @@ def test_reaper_requeues_only_stale_chunks(job_factory, services):
     assert _chunk(job.id, 0).state == ChunkState.pending and _chunk(job.id, 0).claim_token is None
     assert _chunk(job.id, 1).state == ChunkState.running
     with session_scope() as s:
-        assert s.scalar(select(func.count()).select_from(JobChunk).where(
-            JobChunk.job_id == job.id, JobChunk.state == ChunkState.pending)) == 1
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(JobChunk)
+                .where(JobChunk.job_id == job.id, JobChunk.state == ChunkState.pending)
+            )
+            == 1
+        )
+
+
+def test_database_error_hands_the_chunk_back_instead_of_failing_the_job(job_factory, monkeypatch):
+    job = job_factory(num_samples=2, seed=12, steps=5)
+
+    def lost_connection(*args, **kwargs):
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(store, "commit_chunk", lost_connection)
+    with pytest.raises(OperationalError):
+        run_chunk(str(job.id), 0)
+    chunk = _chunk(job.id, 0)
+    assert chunk.state == ChunkState.pending and chunk.claim_token is None
+    assert _job(job.id).state == JobState.running and _job(job.id).error is None
+    # Celery re-publishes the task on exactly this error.
+    assert OperationalError in sample_chunk.autoretry_for
+    monkeypatch.undo()
+    assert run_chunk(str(job.id), 0) == "committed"
+    assert _job(job.id).state == JobState.succeeded

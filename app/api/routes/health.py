@@ -52,9 +52,15 @@ def _check_broker_and_workers(timeout: float) -> tuple[str | None, str | None, l
 def readyz(settings: SettingsDep) -> JSONResponse:
     db_error = _check_db()
     broker_error, worker_error, workers = _check_broker_and_workers(settings.readiness_timeout)
-    checks = {"database": db_error or "ok", "broker": broker_error or "ok", "workers": worker_error or workers}
+    checks = {
+        "database": db_error or "ok",
+        "broker": broker_error or "ok",
+        "workers": worker_error or workers,
+    }
     errors = [
-        {"code": "not_ready", "message": e, "field": None} for e in (db_error, broker_error, worker_error) if e
+        {"code": "not_ready", "message": e, "field": None}
+        for e in (db_error, broker_error, worker_error)
+        if e
     ]
     body = ok(checks)
     body["errors"] = errors

@@ -23,8 +23,18 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 STRUCTURE_QUERY = {
-    "limit", "offset", "fields", "band_gap_min", "band_gap_max", "formation_energy_min", "formation_energy_max",
-    "n_sites_min", "n_sites_max", "space_group", "elements", "formula",
+    "limit",
+    "offset",
+    "fields",
+    "band_gap_min",
+    "band_gap_max",
+    "formation_energy_min",
+    "formation_energy_max",
+    "n_sites_min",
+    "n_sites_max",
+    "space_group",
+    "elements",
+    "formula",
 }
 
 
@@ -41,12 +51,21 @@ def submit_job(
     ] = None,
 ) -> dict[str, Any]:
     model_name = body.model or settings.model_name
-    models = available_models()
+    try:
+        models = available_models()
+    except Exception as exc:  # models package broken or missing: say so instead of a bare 500
+        raise HTTPException(503, detail=f"cannot list model variants: {type(exc).__name__}: {exc}") from exc
+    if not models:
+        raise HTTPException(503, detail="no model checkpoint is installed on this server")
     if model_name not in models:
         raise HTTPException(422, detail=f"unknown model {model_name!r}; available: {', '.join(models)}")
     try:
         job, created = job_service.create_job(
-            session, body, model_name=model_name, chunk_size=settings.chunk_size, idempotency_key=idempotency_key
+            session,
+            body,
+            model_name=model_name,
+            chunk_size=settings.chunk_size,
+            idempotency_key=idempotency_key,
         )
     except job_service.IdempotencyConflict as exc:
         raise HTTPException(409, detail=str(exc)) from exc
@@ -105,15 +124,27 @@ def list_structures(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-    fields: Annotated[str | None, Query(description=f"Comma-separated subset of: {', '.join(SUMMARY_FIELDS)}")] = None,
-    band_gap_min: Annotated[float | None, Query(description="Predicted band gap ≥, eV", allow_inf_nan=False)] = None,
-    band_gap_max: Annotated[float | None, Query(description="Predicted band gap ≤, eV", allow_inf_nan=False)] = None,
-    formation_energy_min: Annotated[float | None, Query(description="Predicted E_form ≥, eV/atom", allow_inf_nan=False)] = None,
-    formation_energy_max: Annotated[float | None, Query(description="Predicted E_form ≤, eV/atom", allow_inf_nan=False)] = None,
+    fields: Annotated[
+        str | None, Query(description=f"Comma-separated subset of: {', '.join(SUMMARY_FIELDS)}")
+    ] = None,
+    band_gap_min: Annotated[
+        float | None, Query(description="Predicted band gap ≥, eV", allow_inf_nan=False)
+    ] = None,
+    band_gap_max: Annotated[
+        float | None, Query(description="Predicted band gap ≤, eV", allow_inf_nan=False)
+    ] = None,
+    formation_energy_min: Annotated[
+        float | None, Query(description="Predicted E_form ≥, eV/atom", allow_inf_nan=False)
+    ] = None,
+    formation_energy_max: Annotated[
+        float | None, Query(description="Predicted E_form ≤, eV/atom", allow_inf_nan=False)
+    ] = None,
     n_sites_min: Annotated[int | None, Query(ge=1)] = None,
     n_sites_max: Annotated[int | None, Query(ge=1)] = None,
     space_group: Annotated[int | None, Query(ge=1, le=230)] = None,
-    elements: Annotated[str | None, Query(description="Comma-separated elements that must all be present")] = None,
+    elements: Annotated[
+        str | None, Query(description="Comma-separated elements that must all be present")
+    ] = None,
     formula: Annotated[str | None, Query(description="Reduced formula, e.g. NaCl")] = None,
 ) -> dict[str, Any]:
     reject_unknown_query_params(request, STRUCTURE_QUERY)
@@ -122,7 +153,9 @@ def list_structures(
         selected = tuple(f.strip() for f in fields.split(",") if f.strip())
         unknown = sorted(set(selected) - set(SUMMARY_FIELDS))
         if unknown:
-            raise HTTPException(400, detail=f"unknown field(s) {unknown}; allowed: {', '.join(SUMMARY_FIELDS)}")
+            raise HTTPException(
+                400, detail=f"unknown field(s) {unknown}; allowed: {', '.join(SUMMARY_FIELDS)}"
+            )
     for name, lo, hi in (
         ("band_gap", band_gap_min, band_gap_max),
         ("formation_energy", formation_energy_min, formation_energy_max),
@@ -138,16 +171,26 @@ def list_structures(
         if bad:
             raise HTTPException(400, detail=f"unknown element symbol(s) {bad}")
     filters = StructureFilters(
-        band_gap_min, band_gap_max, formation_energy_min, formation_energy_max, n_sites_min, n_sites_max,
-        space_group, element_list, formula,
+        band_gap_min,
+        band_gap_max,
+        formation_energy_min,
+        formation_energy_max,
+        n_sites_min,
+        n_sites_max,
+        space_group,
+        element_list,
+        formula,
     )
     base = filters.apply(select(Structure).where(Structure.job_id == job.id))
     total = session.scalar(select(func.count()).select_from(base.subquery()))
     rows = session.scalars(base.order_by(Structure.sample_index).limit(limit).offset(offset)).all()
     data = [StructureSummary(**summary(r, selected)) for r in rows]
     next_offset = offset + limit if offset + limit < (total or 0) else None
-    return {"data": data, "meta": {"total": total, "limit": limit, "offset": offset, "next_offset": next_offset},
-            "errors": []}
+    return {
+        "data": data,
+        "meta": {"total": total, "limit": limit, "offset": offset, "next_offset": next_offset},
+        "errors": [],
+    }
 
 
 @router.get(

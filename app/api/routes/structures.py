@@ -27,11 +27,15 @@ def get_structure_cif(structure: StructureDep) -> PlainTextResponse:
     return PlainTextResponse(
         structure.cif,
         media_type="chemical/x-cif",
-        headers={"Content-Disposition": f'attachment; filename="{structure.reduced_formula}_{structure.id}.cif"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{structure.reduced_formula}_{structure.id}.cif"'
+        },
     )
 
 
-@router.get("/{structure_id}/dos", response_model=Envelope[DosOut], summary="Energy grid + per-site atomic DOS")
+@router.get(
+    "/{structure_id}/dos", response_model=Envelope[DosOut], summary="Energy grid + per-site atomic DOS"
+)
 def get_structure_dos(structure: StructureDep) -> dict[str, Any]:
     from models.data.descriptor_spec import DOS_ENERGIES, DOS_SIGMA, DOS_UNIT
 
@@ -53,7 +57,11 @@ def get_structure_dos(structure: StructureDep) -> dict[str, Any]:
     return ok(DosOut(**data).model_dump(mode="json"))
 
 
-@router.get("/{structure_id}", response_model=Envelope[StructureDetail], summary="Structure with charges and provenance")
+@router.get(
+    "/{structure_id}",
+    response_model=Envelope[StructureDetail],
+    summary="Structure with charges and provenance",
+)
 def get_structure(structure: StructureDep, session: SessionDep) -> dict[str, Any]:
     job = session.get(Job, structure.job_id)
     assert job is not None  # FK with ON DELETE CASCADE

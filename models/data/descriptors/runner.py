@@ -34,6 +34,7 @@ from models.data.descriptors.store import RESULTS_DIR, ResultWriter, iter_failur
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LOG_DIR = REPO_ROOT / "var" / "dft_logs"
+_ACTIVE_CHILDREN: set[int] = set()  # process-group ids of DFT children in flight
 
 
 def load_corpus_table() -> pd.DataFrame:
@@ -94,12 +95,15 @@ def run_one(material_id: str, cif: str, settings: DFTSettings, max_seconds: floa
             start_new_session=True, preexec_fn=lambda: _child_setup(int(memory_gb * 2**30)),
         )
         reason = ""
+        _ACTIVE_CHILDREN.add(proc.pid)
         try:
             _, err = proc.communicate(job.encode(), timeout=max_seconds)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             _, err = proc.communicate()
             reason = "timeout"
+        finally:
+            _ACTIVE_CHILDREN.discard(proc.pid)
         seconds = time.monotonic() - t0
         if not reason and proc.returncode == 0 and out.exists():
             return Outcome(material_id, True, seconds, record=json.loads(out.read_text()))
@@ -159,15 +163,33 @@ def run(workers: int = 1, max_seconds: float = 900.0, limit: int | None = None, 
     writer = ResultWriter(results_dir)
     outcomes: list[Outcome] = []
     ok_seconds: list[float] = []
-    n_failed = 0
     remaining_total = len(order) - len(done) - len(failed)
     queue = iter(todo)
 
-    def stop(signum, frame):  # children die with us through PDEATHSIG
-        print(f"[runner] signal {signum}: stopping", flush=True)
-        sys.exit(128 + signum)
+    def stop(signum, frame):
+        """Kill the crystals in flight (they are redone on restart) and leave at once: every finished
+        result is already fsynced, and waiting for the worker threads could take ``max_seconds``."""
+        print(f"[runner] signal {signum}: killing {len(_ACTIVE_CHILDREN)} DFT child(ren) and stopping", flush=True)
+        for pgid in list(_ACTIVE_CHILDREN):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        os._exit(128 + signum)
 
-    signal.signal(signal.SIGTERM, stop)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        _run_queue(queue, workers, rows, settings, max_seconds, memory_gb, writer, done, outcomes, ok_seconds,
+                   remaining_total)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return outcomes
+
+
+def _run_queue(queue, workers, rows, settings, max_seconds, memory_gb, writer, done, outcomes, ok_seconds,
+               remaining_total) -> None:
+    n_failed = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         running: dict[Future, str] = {}
 
@@ -213,7 +235,6 @@ def run(workers: int = 1, max_seconds: float = 900.0, limit: int | None = None, 
                       f"session ok {len(ok_seconds)} failed {n_failed}; total done {len(done) + len(ok_seconds)}, "
                       f"remaining {remaining_total}; median {med:.0f} s/crystal; ETA {_fmt_hours(eta)}", flush=True)
                 submit_next()
-    return outcomes
 
 
 def status(results_dir: Path = RESULTS_DIR) -> dict[str, Any]:

@@ -28,3 +28,19 @@ def overlapping() -> Structure:
 def non_neutral() -> Structure:
     # NaCl2 in a sane geometry: no SMACT oxidation states make it neutral with a passing Pauling test.
     return Structure(Lattice.cubic(5.0), ["Na", "Cl", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0, 0]])
+
+
+def corpus_rows(split: str, n: int, **equal) -> list[tuple[Structure, dict]]:
+    """First ``n`` corpus rows of a split as (structure, row) without parsing the whole corpus.
+
+    ``load_corpus`` parses all ~16k CIFs on its first call in a fresh checkout; these tests need a
+    handful, so they read the raw table and parse only what they use.
+    """
+    from models.data.corpus import corpus_frame
+    from models.evaluate.reference_crystals import parse_cif
+
+    df = corpus_frame()
+    df = df[df["split"] == split]
+    for key, value in equal.items():
+        df = df[df[key] == value]
+    return [(parse_cif(r["cif"]), r.to_dict()) for _, r in df.head(n).iterrows()]

@@ -19,11 +19,11 @@ HERE = Path(__file__).resolve().parent
 REFERENCE = DFTSettings(basis="dzp", kpt_length=16.0, h=0.15)
 VARIANTS = [  # the candidates for production first, the converged reference last
     DFTSettings(basis="dzp", kpt_length=12.0, h=0.2),
+    DFTSettings(basis="dzp", kpt_length=12.0, h=0.2, gridrefinement=4),
     DFTSettings(basis="dzp", kpt_length=8.0, h=0.2, gridrefinement=4),
     DFTSettings(basis="dzp", kpt_length=8.0, h=0.25, gridrefinement=4),
     DFTSettings(basis="dzp", kpt_length=12.0, h=0.25, gridrefinement=4),
     DFTSettings(basis="dzp", kpt_length=8.0, h=0.2),
-    DFTSettings(basis="dzp", kpt_length=12.0, h=0.2, gridrefinement=4),
     DFTSettings(basis="szp(dzp)", kpt_length=8.0, h=0.2),
     DFTSettings(basis="dzp", kpt_length=12.0, h=0.2, engine="new"),
     DFTSettings(basis="dzp", kpt_length=12.0, h=0.25),
