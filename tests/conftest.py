@@ -132,10 +132,6 @@ def model_env(services: Services, tiny_checkpoint: Path) -> dict[str, str]:
     env = {**services.env, "MODEL_CHECKPOINT": str(tiny_checkpoint), "MODEL_NAME": "default"}
     os.environ.update({"MODEL_CHECKPOINT": str(tiny_checkpoint), "MODEL_NAME": "default"})
     _clear_settings_caches()
-    import torch
-
-    # Tests that run chunks in-process: one thread (2 shared cores; oversubscription is 30x slower).
-    torch.set_num_threads(1)
     return env
 
 
@@ -275,7 +271,13 @@ def client(model_env: dict[str, str]):
 
 @pytest.fixture()
 def job_factory(model_env: dict[str, str]):
-    """Create jobs straight in the database (no broker), for tests that drive chunks in-process."""
+    """Create jobs straight in the database (no broker), for tests that drive chunks in-process.
+
+    Sampling in this process runs with one torch thread (restored afterwards): two threads on two
+    shared cores oversubscribe and were 30x slower.
+    """
+    import torch
+
     from app.core.config import get_settings
     from app.core.db import get_sessionmaker
     from app.schemas.jobs import JobCreate
@@ -294,7 +296,12 @@ def job_factory(model_env: dict[str, str]):
             )
             return job
 
-    return make
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield make
+    finally:
+        torch.set_num_threads(threads)
 
 
 REAL_SERVICE_FIXTURES = {"services", "model_env", "client", "job_factory", "worker", "api_url", "http"}

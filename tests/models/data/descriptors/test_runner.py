@@ -71,3 +71,40 @@ def test_killed_runner_takes_its_child_down_and_restarts(tmp_path):
     # restart: the interrupted crystal is still to do and gets done
     again = run(limit=1, max_seconds=120, settings=TINY, results_dir=tmp_path)
     assert again[0].ok and set(latest_results(tmp_path)) == {again[0].material_id}
+
+
+@pytest.mark.dft
+def test_sigterm_stops_runner_and_child_at_once(tmp_path):
+    cmd = [sys.executable, "-m", "models.data.descriptors", "run", "--limit", "1", "--max-seconds", "120",
+           "--kpt-length", "3", "--h", "0.3", "--results-dir", str(tmp_path)]
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = None
+    for _ in range(300):
+        kids = _children(proc.pid)
+        if kids:
+            child = kids[0]
+            break
+        time.sleep(0.05)
+    assert child is not None
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 128 + signal.SIGTERM
+    assert time.monotonic() - t0 < 10
+    time.sleep(0.3)
+    assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
+
+
+def test_status_counts(tmp_path):
+    from models.data.descriptors.runner import status
+    from models.data.descriptors.store import ResultWriter
+
+    w = ResultWriter(tmp_path)
+    w.add_result({"material_id": "mp-22862", "species": ["Na", "Cl"], "charges": [0.86, -0.86],
+                  "dos": [[0.0] * 64] * 2, "band_gap": 4.9, "is_metal": False, "energy_ev": -6.0, "seconds": 20.0,
+                  "charge_residual": 1e-9, "mp_band_gap": 5.1451})
+    w.add_failure({"material_id": "mp-1", "reason": "timeout", "seconds": 600})
+    st = status(tmp_path)
+    assert st["done"] == 1 and st["failed"] == 1 and st["failure_reasons"] == {"timeout": 1}
+    assert st["elements_covered"] == 2 and st["median_seconds"] == 20.0
+    assert st["gap_vs_mp_n_like_for_like"] == 1
+    assert st["gap_vs_mp_mae_ev_like_for_like"] == pytest.approx(0.2451)
