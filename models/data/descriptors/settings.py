@@ -44,6 +44,11 @@ class DFTSettings(BaseModel):
         "magnetic elements; 'restricted': never spin-polarized",
     )
     maxiter: int = Field(300, ge=1)
+    cell: Literal["niggli", "as-given"] = Field(
+        "niggli",
+        description="'niggli': run on the right-handed Niggli-reduced lattice (same sites, same order) "
+        "when it is clearly less skewed than the given one (see gpaw_path.better_shaped_cell)",
+    )
     engine: Literal["legacy", "new"] = Field(
         "legacy", description="GPAW's classic calculator (gpaw.old) or the rewritten one (gpaw.new)"
     )

@@ -1,0 +1,66 @@
+"""Write a suite's result as ``<suite>.json`` (everything) and ``<suite>.md`` (what a person reads).
+
+Every result carries its provenance — git commit, checkpoint SHA-256s and training state, sample
+counts, machine (nproc, torch threads, load), date and wall time — and the variants that were skipped
+with the reason, so a table can always be traced back to the weights and settings behind it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks.inverse import jsonable
+
+SMOKE_BANNER = (
+    "> **SMOKE RUN (`--quick`)** — tiny sample counts and a short CHGNet relaxation, meant to check the "
+    "driver end to end. These numbers are not benchmark results."
+)
+
+
+def header_lines(payload: dict) -> list[str]:
+    prov = payload["provenance"]
+    git = prov.get("git", {})
+    lines = [f"# Benchmark: {payload['suite']}", ""]
+    if payload.get("quick"):
+        lines += [SMOKE_BANNER, ""]
+    partial = [v for v in payload["variants"] if not v["training_state"].startswith("complete")]
+    if partial:
+        lines += [
+            "> **Partially trained checkpoint(s):** "
+            + "; ".join(f"`{v['variant']}` {v['training_state']}" for v in partial)
+            + ". Numbers describe these weights, not the finished model.",
+            "",
+        ]
+    m = prov.get("machine", {})
+    lines += [
+        f"- date: {prov.get('date_start')} → {prov.get('date_end')} (wall {prov.get('wall_seconds', 0):.0f} s "
+        f"for this invocation; job CPU-seconds for this suite {prov.get('job_cpu_seconds', 0):.0f})",
+        f"- git commit: `{git.get('commit')}`" + (" (work tree had uncommitted changes)" if git.get("dirty") else ""),
+        f"- machine: nproc {m.get('nproc')}, {m.get('worker_processes')} worker process(es) × "
+        f"{m.get('torch_threads_per_worker')} torch thread(s), load average at start {m.get('load_average_at_start')}, "
+        f"torch {m.get('torch')}",
+        f"- command: `{prov.get('command')}`",
+        "",
+        "| variant | checkpoint SHA-256 | training |",
+        "|---|---|---|",
+    ]
+    for v in payload["variants"]:
+        lines.append(f"| {v['variant']} | `{v['checkpoint_sha256']}` | {v['training_state']} |")
+    if payload["skipped"]:
+        lines += ["", "Skipped variants:", ""] + [f"- `{s['variant']}`: skipped — {s['reason']}" for s in payload["skipped"]]
+    lines.append("")
+    return lines
+
+
+def write_suite(out_dir: Path, payload: dict, body_lines: list[str]) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    suite = payload["suite"]
+    json_path = out_dir / f"{suite}.json"
+    md_path = out_dir / f"{suite}.md"
+    json_path.write_text(json.dumps(jsonable(payload), indent=1) + "\n")
+    extra = []
+    if payload.get("plots"):
+        extra = ["## Plots", ""] + [f"![{Path(p).stem}]({Path(p).name})" for p in payload["plots"]] + [""]
+    md_path.write_text("\n".join(header_lines(payload) + body_lines + [""] + extra).rstrip("\n") + "\n")
+    return json_path, md_path

@@ -1,0 +1,246 @@
+"""Suite ``sampling`` (issue 3): validity, sampling speed, validity vs steps, training throughput.
+
+Per variant: ``samples`` unconditional and ``samples`` guided crystals (band gap 3 eV, γ = 2) at the
+model's default step count, scored for structural validity (all distances ≥ 0.5 Å, volume ≥ 0.1 Å³)
+and SMACT compositional validity with :mod:`models.evaluate.validity` — the same code the evaluation
+uses, so the numbers agree with issue 5's "valid". Speed is the wall time of ``generate`` divided by
+the number of crystals (validity checks excluded), with the torch thread count recorded. The
+validity/steps trade-off repeats the guided run at each step count. Training throughput comes from
+the shipped training log (the run itself, not a re-measurement under different load).
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import time
+from pathlib import Path
+
+from benchmarks.jobs import Job
+from benchmarks.settings import SamplingSettings
+from benchmarks.variants import VariantInfo
+
+STRUCTURE_GOAL = 0.95
+COMPOSITION_GOAL = 0.80
+SPEED_GOAL_S = 1.0
+
+
+def sampling_job(
+    checkpoint: str,
+    sha256: str,
+    n: int,
+    steps: int | None,
+    guidance: float,
+    band_gap: float | None,
+    seed: int,
+    batch_size: int,
+) -> dict:
+    """Generate ``n`` crystals and score their validity; runs inside a worker process."""
+    import torch
+
+    from benchmarks.modelcache import model_for
+    from models.evaluate.validity import check_validity
+    from models.sample import generate
+
+    model = model_for(checkpoint, sha256)
+    steps_used = model.default_steps if steps is None else int(steps)
+    t0, c0 = time.perf_counter(), time.process_time()
+    crystals = generate(
+        model,
+        n,
+        band_gap=band_gap,
+        guidance_scale=guidance if band_gap is not None else 0.0,
+        seed=seed,
+        steps=steps_used,
+        batch_size=batch_size,
+    )
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    checks = [check_validity(c.structure) for c in crystals]
+    n_out = len(crystals)
+    s_ok = sum(c.structure_valid for c in checks)
+    c_ok = sum(c.composition_valid for c in checks)
+    both = sum(c.valid for c in checks)
+    return {
+        "n": n_out,
+        "steps": steps_used,
+        "guidance": guidance if band_gap is not None else 0.0,
+        "band_gap": band_gap,
+        "seed": seed,
+        "batch_size": batch_size,
+        "torch_threads": torch.get_num_threads(),
+        "sampling_seconds": round(seconds, 3),
+        "seconds_per_structure": round(seconds / max(n_out, 1), 4),
+        "sampling_cpu_seconds": round(cpu, 3),
+        "cpu_seconds_per_structure": round(cpu / max(n_out, 1), 4),
+        "structure_valid": s_ok,
+        "composition_valid": c_ok,
+        "valid": both,
+        "structure_valid_rate": s_ok / n_out if n_out else None,
+        "composition_valid_rate": c_ok / n_out if n_out else None,
+        "valid_rate": both / n_out if n_out else None,
+        "unique_formulas": len({c.structure.composition.reduced_formula for c in crystals}),
+        "mean_sites": statistics.fmean(len(c.structure) for c in crystals) if crystals else None,
+    }
+
+
+def _default_steps(info: VariantInfo) -> int:
+    import torch
+
+    payload = torch.load(info.snapshot, map_location="cpu", weights_only=False)
+    return int(payload["config"]["sampling"]["steps"])
+
+
+def jobs(variants: list[VariantInfo], s: SamplingSettings) -> list[Job]:
+    out: list[Job] = []
+    for v in variants:
+        base = {"checkpoint": str(v.snapshot), "sha256": v.sha256, "seed": s.seed, "batch_size": s.batch_size}
+        default = _default_steps(v)
+        out.append(
+            Job(f"sampling__{v.name}__uncond", "benchmarks.sampling:sampling_job",
+                {**base, "n": s.samples, "steps": default, "guidance": 0.0, "band_gap": None},
+                cost=s.samples * default * 0.5)
+        )
+        out.append(
+            Job(f"sampling__{v.name}__guided", "benchmarks.sampling:sampling_job",
+                {**base, "n": s.samples, "steps": default, "guidance": s.guidance, "band_gap": s.guided_band_gap},
+                cost=s.samples * default)
+        )
+        for steps in s.steps_sweep:
+            if steps == default:
+                continue  # the guided run above is this point of the trade-off
+            out.append(
+                Job(f"sampling__{v.name}__guided__steps{steps}", "benchmarks.sampling:sampling_job",
+                    {**base, "n": s.sweep_samples, "steps": steps, "guidance": s.guidance,
+                     "band_gap": s.guided_band_gap},
+                    cost=s.sweep_samples * steps)
+            )
+    return out
+
+
+def training_throughput(info: VariantInfo) -> dict:
+    """Crystals/s from the shipped training log (median over logged intervals) and the manifest."""
+    log_path = info.checkpoint.parent / "train_log.csv"
+    out: dict = {"source": str(log_path), "param_count_manifest": info.manifest.get("param_count")}
+    if log_path.exists():
+        with open(log_path) as f:
+            rates = [float(r["crystals_per_s"]) for r in csv.DictReader(f) if r.get("crystals_per_s")]
+        if rates:
+            out["crystals_per_s_median"] = statistics.median(rates)
+            out["crystals_per_s_p10_p90"] = [
+                statistics.quantiles(rates, n=10)[0], statistics.quantiles(rates, n=10)[-1]
+            ] if len(rates) >= 10 else None
+            out["log_intervals"] = len(rates)
+    seen, hours = info.manifest.get("crystals_seen"), info.manifest.get("train_hours")
+    if seen and hours:
+        out["crystals_per_s_overall"] = seen / (hours * 3600.0)  # includes validation/checkpoint time
+    out["threads"] = None
+    cfg = info.checkpoint.parent / "config.yaml"
+    if cfg.exists():
+        import yaml
+
+        out["threads"] = (yaml.safe_load(cfg.read_text()).get("training") or {}).get("num_threads")
+    return out
+
+
+def parameter_count(info: VariantInfo) -> int:
+    """Counted from the loaded network, not copied from the manifest."""
+    from models.sample import load_model
+
+    net = load_model(checkpoint=info.snapshot).network
+    return int(sum(p.numel() for p in net.parameters()))
+
+
+def assemble(variants: list[VariantInfo], s: SamplingSettings, results: dict[str, dict]) -> dict:
+    per_variant = []
+    for v in variants:
+        uncond = results[f"sampling__{v.name}__uncond"]
+        guided = results[f"sampling__{v.name}__guided"]
+        tradeoff = []
+        for steps in s.steps_sweep:
+            key = f"sampling__{v.name}__guided__steps{steps}"
+            r = results.get(key) or (guided if guided["steps"] == steps else None)
+            if r is not None:
+                tradeoff.append(r)
+        tradeoff.sort(key=lambda r: -r["steps"])
+        per_variant.append(
+            {
+                **v.as_dict(),
+                "param_count": parameter_count(v),
+                "training_throughput": training_throughput(v),
+                "unconditional": uncond,
+                "guided": guided,
+                "steps_tradeoff": tradeoff,
+            }
+        )
+    return {"variants": per_variant}
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f} %"
+
+
+def _num(x: float | None, fmt: str = "{:.2f}") -> str:
+    return "–" if x is None else fmt.format(x)
+
+
+def markdown(result: dict, s: SamplingSettings) -> list[str]:
+    lines = [
+        "## Validity and speed at the default step count",
+        "",
+        f"Guided = band gap {s.guided_band_gap:g} eV at γ = {s.guidance:g}. Goals: structural validity ≥ "
+        f"{100 * STRUCTURE_GOAL:.0f} %, SMACT validity ≥ {100 * COMPOSITION_GOAL:.0f} %, ≤ {SPEED_GOAL_S:g} s "
+        "per structure (guided, default steps). Speed = wall time of `generate` / crystals (batch "
+        f"{s.batch_size}, torch threads as stated); CPU s / structure is the process CPU time, what the run "
+        "would take on a core of its own when the machine is shared (see the load average above).",
+        "",
+        "| variant | training | mode | n | steps | structurally valid | SMACT valid | both | s / structure | CPU s / structure | threads |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for v in result["variants"]:
+        for mode in ("unconditional", "guided"):
+            r = v[mode]
+            lines.append(
+                f"| {v['variant']} | {v['training_state']} | {mode} | {r['n']} | {r['steps']} | "
+                f"{_pct(r['structure_valid_rate'])} | {_pct(r['composition_valid_rate'])} | {_pct(r['valid_rate'])} | "
+                f"{_num(r['seconds_per_structure'], '{:.3f}')} | {_num(r.get('cpu_seconds_per_structure'), '{:.3f}')} | "
+                f"{r['torch_threads']} |"
+            )
+    lines += [
+        "",
+        "## Validity vs denoising steps (guided)",
+        "",
+        "| variant | steps | n | structurally valid | SMACT valid | both | s / structure | CPU s / structure |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for v in result["variants"]:
+        for r in v["steps_tradeoff"]:
+            lines.append(
+                f"| {v['variant']} | {r['steps']} | {r['n']} | {_pct(r['structure_valid_rate'])} | "
+                f"{_pct(r['composition_valid_rate'])} | {_pct(r['valid_rate'])} | {_num(r['seconds_per_structure'], '{:.3f}')} | "
+                f"{_num(r.get('cpu_seconds_per_structure'), '{:.3f}')} |"
+            )
+    lines += [
+        "",
+        "## Training throughput and size",
+        "",
+        "From each variant's shipped `train_log.csv` (median of the logged intervals) and `manifest.json` "
+        "(crystals seen / training hours, validation and checkpointing included).",
+        "",
+        "| variant | parameters | crystals/s (median interval) | crystals/s (overall) | training threads | steps | epochs | hours |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for v in result["variants"]:
+        t = v["training_throughput"]
+        lines.append(
+            f"| {v['variant']} | {v['param_count']:,} | {_num(t.get('crystals_per_s_median'), '{:.0f}')} | "
+            f"{_num(t.get('crystals_per_s_overall'), '{:.0f}')} | {t.get('threads') or '–'} | "
+            f"{v.get('train_step') or '–'} / {v.get('max_steps') or '–'} | {_num(v.get('epochs'), '{:.1f}')} | "
+            f"{_num(v.get('train_hours'), '{:.2f}')} |"
+        )
+    return lines
+
+
+def plot(result: dict, out_dir: Path) -> list[Path]:
+    from benchmarks.plots import validity_vs_steps
+
+    return [validity_vs_steps(result, out_dir / "sampling_validity_vs_steps.png")]

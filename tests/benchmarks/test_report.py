@@ -1,0 +1,99 @@
+"""The report writer: JSON + markdown with the required columns and provenance, from synthetic data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks import inverse, sampling
+from benchmarks.report import write_suite
+from benchmarks.settings import InverseSettings, SamplingSettings, target_grid
+from benchmarks.variants import VariantInfo
+
+INVERSE_COLUMNS = ["variant", "target", "γ", "n", "V", "S", "U", "N", "VSUN", "success", "mean abs err gap (eV)",
+                   "mean abs err E_form (eV/atom)", "compositions", "space groups", "seconds"]
+
+
+def _variant(tmp_path: Path, name: str = "structure_only", step: int = 4000) -> VariantInfo:
+    ckpt = tmp_path / name / "model.pt"
+    return VariantInfo(name, ckpt, ckpt, "ab" * 32, {"step": step, "max_steps": 8000, "param_count": 10})
+
+
+def _payload(suite: str, variant: VariantInfo, quick: bool = True) -> dict:
+    return {
+        "suite": suite,
+        "quick": quick,
+        "provenance": {
+            "git": {"commit": "0123abcd", "dirty": False},
+            "machine": {"nproc": 2, "worker_processes": 2, "torch_threads_per_worker": 1},
+            "date_start": "2026-01-01T00:00:00Z",
+            "date_end": "2026-01-01T00:01:00Z",
+            "wall_seconds": 60.0,
+            "job_cpu_seconds": 100.0,
+            "command": "python -m benchmarks.run --quick",
+        },
+        "settings": {},
+        "variants": [variant.as_dict()],
+        "skipped": [{"variant": "dummy", "reason": "no shipped checkpoint at X"}],
+    }
+
+
+def test_inverse_report_has_required_columns_and_provenance(tmp_path, synthetic_cell):
+    v = _variant(tmp_path)
+    s = InverseSettings(samples_per_cell=4)
+    results = {inverse._cell_key(v.name, t, s.guidance): synthetic_cell(t) for t in target_grid()}
+    for t in s.sweep_targets:
+        for g in (1.0, 4.0):
+            results[inverse._cell_key(v.name, t, g)] = synthetic_cell(t, guidance=g)
+    grid = inverse.assemble_grid([v], s, results)
+    sweep_v, note = inverse.sweep_variant([v], grid["rows"])
+    result = {"grid": grid, "sweep": inverse.assemble_sweep(sweep_v, s, results), "sweep_variant_note": note}
+    payload = _payload("inverse", v) | {"results": result}
+    json_path, md_path = write_suite(tmp_path / "out", payload, inverse.markdown(result, s))
+
+    md = md_path.read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| variant | target"))
+    assert [c.strip() for c in header.strip("|").split("|")] == INVERSE_COLUMNS
+    assert "SMOKE RUN" in md and "PARTIAL: step 4000 of 8000" in md
+    assert "`0123abcd`" in md and "ab" * 32 in md and "nproc 2" in md
+    assert "- `dummy`: skipped — no shipped checkpoint at X" in md
+    # band gap 3 eV: two of the four crystals are VSUN, one of them (2.9 eV) within ±0.5 eV
+    row = next(r for r in grid["rows"] if r["target"] == "band gap 3 eV")
+    assert row["vsun_rate"] == 0.5 and row["success_rate"] == 0.25 and row["n"] == 4
+    assert row["unique_compositions"] == 4 and row["unique_spacegroups"] == 2
+    assert "| structure_only | band gap 3 eV | 2 | 4 | 75.0 % | 75.0 % | 100.0 % | 100.0 % | 50.0 % | 25.0 % | 0.733 | – | 4 | 2 | 10 |" in md
+
+    data = json.loads(json_path.read_text())
+    assert data["provenance"]["git"]["commit"] == "0123abcd"
+    assert data["variants"][0]["checkpoint_sha256"] == "ab" * 32
+    assert len(data["results"]["grid"]["rows"]) == len(target_grid())
+    gammas = {(r["target"], r["gamma"]) for r in data["results"]["sweep"]["rows"]}
+    assert ("band gap 3 eV", "1") in gammas and ("band gap 3 eV", "4") in gammas
+    assert ("band gap 1 eV", "0 (re-scored unconditional)") in gammas
+
+
+def test_gamma_zero_rows_rescore_unconditional_crystals(synthetic_cell):
+    uncond = synthetic_cell(None)
+    assert uncond["summary"]["success_rate"] == 0.5  # no target: success = VSUN
+    cell = inverse.rescore(uncond, {"band_gap": 1.0})
+    assert cell["summary"]["success_rate"] == 0.25  # only MgO (1.0 eV) is VSUN and on target
+    assert cell["guidance"] == 0.0 and "rescored_from" in cell
+    assert uncond["records"][1]["target_errors"] == {}  # the source cell is not modified
+
+
+def test_sampling_report_has_required_columns(tmp_path):
+    v = _variant(tmp_path, step=8000)
+    run = {"n": 10, "steps": 100, "torch_threads": 1, "structure_valid_rate": 0.9, "composition_valid_rate": 0.8,
+           "valid_rate": 0.7, "seconds_per_structure": 0.5, "cpu_seconds_per_structure": 0.4}
+    result = {"variants": [v.as_dict() | {
+        "param_count": 1234, "training_throughput": {"crystals_per_s_median": 200.0, "threads": 1},
+        "unconditional": run, "guided": run, "steps_tradeoff": [run | {"steps": 1000}, run]}]}
+    _, md_path = write_suite(tmp_path, _payload("sampling", v, quick=False) | {"results": result},
+                             sampling.markdown(result, SamplingSettings()))
+    md = md_path.read_text()
+    assert "SMOKE RUN" not in md and "Partially trained" not in md
+    for col in ("structurally valid", "SMACT valid", "s / structure", "CPU s / structure", "threads",
+                "parameters", "crystals/s"):
+        assert col in md
+    assert "| structure_only | complete: step 8000 of 8000 | guided | 10 | 100 | 90.0 % | 80.0 % | 70.0 % | 0.500 |" in md
+    assert "| structure_only | 1000 | 10 | 90.0 % |" in md

@@ -1,0 +1,58 @@
+"""Missing variants are skipped with a reason (never a crash); job results are cached and resumed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.jobs import Job, run_jobs
+from benchmarks.run import main
+from benchmarks.variants import ALL_VARIANTS, canonical, discover
+
+
+def square(x: int) -> dict:
+    return {"value": x * x}
+
+
+def test_missing_variants_are_skipped_with_a_reason(tmp_path):
+    (tmp_path / "ckpts" / "structure_only").mkdir(parents=True)
+    (tmp_path / "ckpts" / "structure_only" / "model.pt").write_bytes(b"weights")
+    sel = discover(None, root=tmp_path / "ckpts", snapshot_dir=tmp_path / "snap")
+    assert [v.name for v in sel.available] == ["structure_only"]
+    assert sorted(s.name for s in sel.skipped) == sorted(set(ALL_VARIANTS) - {"structure_only"})
+    assert all("no shipped checkpoint" in line for line in sel.skipped_lines())
+    v = sel.available[0]
+    assert v.snapshot.read_bytes() == b"weights" and v.sha256 in {v.sha256} and v.snapshot.name.startswith(
+        f"structure_only-{v.sha256[:16]}"
+    )
+    assert v.training_state == "unknown (no manifest)"
+
+
+def test_variant_names():
+    assert canonical("structure-only") == "structure_only" and canonical("default") == "charge_dos"
+    with pytest.raises(ValueError, match="unknown variant"):
+        canonical("nope")
+
+
+def test_run_without_checkpoints_reports_skips_and_fails(tmp_path):
+    out = tmp_path / "out"
+    rc = main(["--quick", "--checkpoint-root", str(tmp_path / "empty"), "--out", str(out),
+               "--cache", str(tmp_path / "cache"), "--variants", "default", "dummy"])
+    assert rc == 1
+    for suite in ("sampling", "inverse"):
+        md = (out / f"{suite}.md").read_text()
+        assert "- `charge_dos`: skipped — no shipped checkpoint" in md
+        assert "- `dummy`: skipped — no shipped checkpoint" in md
+        assert "No variant could be benchmarked" in md
+        assert json.loads((out / f"{suite}.json").read_text())["skipped"][0]["variant"] == "charge_dos"
+
+
+def test_jobs_are_cached_and_rerun_when_arguments_change(tmp_path):
+    fn = "tests.benchmarks.test_variants:square"
+    first = run_jobs([Job("a", fn, {"x": 3})], tmp_path, workers=1, log=lambda m: None)
+    assert first["a"]["value"] == 9 and "resumed" not in first["a"]
+    again = run_jobs([Job("a", fn, {"x": 3})], tmp_path, workers=1, log=lambda m: None)
+    assert again["a"]["resumed"] is True and again["a"]["value"] == 9
+    changed = run_jobs([Job("a", fn, {"x": 4})], tmp_path, workers=1, log=lambda m: None)
+    assert changed["a"]["value"] == 16 and "resumed" not in changed["a"]
