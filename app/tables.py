@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Double,
     Enum,
@@ -143,9 +144,18 @@ class Structure(Base):
     cif: Mapped[str] = mapped_column(Text)
     charges: Mapped[list[float] | None] = mapped_column(ARRAY(Double))  # (n_sites,), e
     dos: Mapped[list[list[float]] | None] = mapped_column(ARRAY(Double, dimensions=2))  # (n_sites, DOS_BINS)
-    # Predicted properties: written later by the evaluation module; nullable by design.
-    band_gap_pred: Mapped[float | None] = mapped_column(Double, index=True)
-    formation_energy_pred: Mapped[float | None] = mapped_column(Double, index=True)
+    # Predicted properties (models.evaluate.quick_properties, computed by the worker before the chunk is
+    # stored; migration 0002). Nullable by design: prediction can be disabled, unavailable (no `eval`
+    # extra) or fail for one crystal, and the structure is stored anyway.
+    band_gap_pred: Mapped[float | None] = mapped_column(Double, index=True)  # eV, LightGBM predictor
+    formation_energy_pred: Mapped[float | None] = mapped_column(Double, index=True)  # eV/atom, CHGNet static
+    e_above_hull_pred: Mapped[float | None] = mapped_column(Double)  # eV/atom, CHGNet static (unrelaxed)
+    structure_valid: Mapped[bool | None] = mapped_column(Boolean)  # distances ≥ 0.5 Å, volume ≥ 0.1 Å³
+    smact_valid: Mapped[bool | None] = mapped_column(Boolean)  # SMACT charge neutrality + Pauling test
+    # How the row's properties were obtained: computed | partial | failed | disabled | unavailable
+    # (null for rows stored before migration 0002), and per-property reasons for missing values.
+    properties_status: Mapped[str | None] = mapped_column(String(16))
+    properties_errors: Mapped[dict | None] = mapped_column(JSONB)
     # Provenance.
     model_name: Mapped[str] = mapped_column(String(128))
     checkpoint_sha256: Mapped[str] = mapped_column(String(64))

@@ -4,7 +4,7 @@ CPU seconds, not wall seconds, are the basis: the smoke runs share the cores wit
 so their wall time measures the machine's load. Costs are modelled as
 * sampling: CPU seconds per (crystal × denoising step), separately for guided and unconditional
   (guidance doubles the network calls), plus the per-crystal validity check;
-* inverse: generation as above, plus CHGNet evaluation per structurally valid crystal =
+* inverse: generation at the sampling suite's guided rate, plus CHGNet evaluation per structurally valid crystal =
   (FIRE steps + 1) × CPU seconds per step, where the full run's FIRE steps are bounded by its
   ``relax_steps`` cap (upper bound: every relaxation runs to the cap) or taken from the measured
   fraction of the cap used (central estimate), plus a fixed per-crystal cost for the rest.
@@ -98,7 +98,10 @@ def project(
         sweep_cells = len(i.sweep_targets) * len([x for x in i.gamma_sweep if x not in (0.0, i.guidance)])
         cells = cells_per_variant * n_variants + sweep_cells
         crystals = cells * i.samples_per_cell
-        gen = crystals * default_steps * (r["gen_cpu_s_per_crystal_step"] or 0.0)
+        # Cells sample in batches of samples_per_cell; the sampling suite's batch-64 rate is the closer
+        # measurement when the run's own cells were tiny (--quick).
+        gen_rate = out["sampling"]["guided_cpu_s_per_crystal_step"] or r["gen_cpu_s_per_crystal_step"] or 0.0
+        gen = crystals * default_steps * gen_rate
         valid = crystals * (r["structurally_valid_fraction"] or 0.0)
         per_step = r["eval_cpu_s_per_fire_step"] or 0.0
         upper = gen + valid * (i.relax_steps + 1) * per_step

@@ -126,7 +126,7 @@ def _job(v: VariantInfo, target: dict | None, gamma: float, s: InverseSettings) 
             "relax_steps": s.relax_steps,
             "batch_size": s.batch_size,
         },
-        cost=float(s.samples_per_cell),
+        cost=s.samples_per_cell * (0.3 + 0.07 * s.relax_steps),  # rough CPU s: sampling + CHGNet relaxation
     )
 
 

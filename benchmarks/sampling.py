@@ -23,6 +23,7 @@ from benchmarks.variants import VariantInfo
 STRUCTURE_GOAL = 0.95
 COMPOSITION_GOAL = 0.80
 SPEED_GOAL_S = 1.0
+GUIDED_S_PER_CRYSTAL_STEP = 0.003  # rough CPU cost, only used to start the longest jobs first
 
 
 def sampling_job(
@@ -98,12 +99,12 @@ def jobs(variants: list[VariantInfo], s: SamplingSettings) -> list[Job]:
         out.append(
             Job(f"sampling__{v.name}__uncond", "benchmarks.sampling:sampling_job",
                 {**base, "n": s.samples, "steps": default, "guidance": 0.0, "band_gap": None},
-                cost=s.samples * default * 0.5)
+                cost=s.samples * default * 0.5 * GUIDED_S_PER_CRYSTAL_STEP)
         )
         out.append(
             Job(f"sampling__{v.name}__guided", "benchmarks.sampling:sampling_job",
                 {**base, "n": s.samples, "steps": default, "guidance": s.guidance, "band_gap": s.guided_band_gap},
-                cost=s.samples * default)
+                cost=s.samples * default * GUIDED_S_PER_CRYSTAL_STEP)
         )
         for steps in s.steps_sweep:
             if steps == default:
@@ -112,7 +113,7 @@ def jobs(variants: list[VariantInfo], s: SamplingSettings) -> list[Job]:
                 Job(f"sampling__{v.name}__guided__steps{steps}", "benchmarks.sampling:sampling_job",
                     {**base, "n": s.sweep_samples, "steps": steps, "guidance": s.guidance,
                      "band_gap": s.guided_band_gap},
-                    cost=s.sweep_samples * steps)
+                    cost=s.sweep_samples * steps * GUIDED_S_PER_CRYSTAL_STEP)
             )
     return out
 

@@ -48,7 +48,10 @@ def structure_record(
     checkpoint_sha256: str,
     guidance_scale: float,
     steps: int,
+    properties: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``properties``: the predicted-property columns from :func:`worker.properties.predict_properties`
+    (left null when omitted)."""
     structure: Structure = crystal.structure
     charges = None if crystal.charges is None else np.asarray(crystal.charges, dtype=float).ravel()
     dos = None if crystal.dos is None else np.asarray(crystal.dos, dtype=float)
@@ -101,4 +104,5 @@ def structure_record(
         "guidance_scale": guidance_scale,
         "seed": seed,
         "steps": steps,
+        **(properties or {}),
     }

@@ -25,6 +25,7 @@ from app.core.db import reset_engine
 from app.tables import ChunkState
 from worker import model_cache, store
 from worker.celery_app import celery_app
+from worker.properties import predict_properties
 from worker.records import structure_record
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,11 @@ def _sample_and_commit(claim: store.ClaimedChunk, settings: Any) -> str:
 
     if len(crystals) != claim.size:
         raise RuntimeError(f"model returned {len(crystals)} structures for a chunk of {claim.size}")
+    # Predicted properties are computed here, in the worker, so every structure lands with them in the
+    # same transaction. predict_properties never raises: a crystal it cannot handle gets nulls.
+    started = time.perf_counter()
+    properties = predict_properties([c.structure for c in crystals])
+    property_seconds = time.perf_counter() - started
     records = [
         structure_record(
             crystal,
@@ -164,17 +170,19 @@ def _sample_and_commit(claim: store.ClaimedChunk, settings: Any) -> str:
             checkpoint_sha256=model.checkpoint_sha256,
             guidance_scale=claim.guidance_scale,
             steps=steps,
+            properties=props,
         )
-        for i, crystal in enumerate(crystals)
+        for i, (crystal, props) in enumerate(zip(crystals, properties, strict=True))
     ]
     outcome = store.commit_chunk(claim, records, sampling_seconds)
     log.info(
-        "chunk %s/%d: %s (%d structures, %.2f s sampling)",
+        "chunk %s/%d: %s (%d structures, %.2f s sampling, %.2f s property prediction)",
         claim.job_id,
         claim.chunk_index,
         outcome,
         len(records),
         sampling_seconds,
+        property_seconds,
     )
     return outcome
 
@@ -199,7 +207,8 @@ def sample_chunk(job_id: str, chunk_index: int) -> str:
 @worker_process_init.connect
 def _init_process(**_: Any) -> None:
     """Pool child start: fresh DB connections (never share sockets across fork), bounded torch threads,
-    and warm the model cache in the background so the first chunk does not pay for loading."""
+    and warm the model cache (then the property predictor) in the background so the first chunk does
+    not pay for loading."""
     reset_engine()
     settings = get_settings()
     if settings.torch_threads:
@@ -215,6 +224,10 @@ def _preload() -> None:
         model_cache.get_model()
     except Exception:
         log.exception("model preload failed; the first task will retry loading")
+    if get_settings().predict_properties:
+        from worker.properties import get_evaluator
+
+        get_evaluator()  # never raises; logs when the evaluation package is unavailable
 
 
 @worker_ready.connect

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
         "process oversubscribe and ran 20x slower in our measurements; raise it on dedicated machines.",
     )
     preload_model: bool = Field(True, description="Load the default model when a worker process starts.")
+    predict_properties: bool = Field(
+        True,
+        description="Fill each stored structure's predicted band gap, formation energy, energy above hull and "
+        "validity flags (models.evaluate.quick_properties, in the worker). Needs the `eval` extra; without it, or "
+        "when false, the values stay null and the API says why.",
+    )
 
     # --- worker robustness --------------------------------------------------------------------
     celery_queue: str = Field("sampling", description="Queue the sampling tasks go to ('gpu' in production).")

@@ -25,11 +25,76 @@ class SpaceGroupOut(BaseModel):
     number: int | None = Field(None, description="International Tables number, 1–230.")
 
 
-class PredictedOut(BaseModel):
-    """Filled by the evaluation module after generation; null until then."""
+# How each predicted property is obtained (models.evaluate.quick_properties, run by the worker when it
+# stores the chunk). Shared by the OpenAPI descriptions and the `properties` block of a structure.
+METHOD_BAND_GAP = (
+    "Predicted by an independent LightGBM model (metal classifier + gap regressor) trained on the DFT "
+    "(PBE, Materials Project) band gaps of the training corpus; never used for guidance. Corpus test "
+    "split: MAE 0.18 eV, metal/non-metal accuracy 0.93."
+)
+METHOD_FORMATION_ENERGY = (
+    "CHGNet 0.3.0 single-point energy of the generated structure as sampled (NOT relaxed) minus "
+    "elemental chemical potentials on the Materials Project scale."
+)
+METHOD_E_ABOVE_HULL = (
+    "Energy above the convex hull of the reference crystals (corpus + MPTS-52, CHGNet static energies), "
+    "from an unrelaxed CHGNet single-point energy: relaxation would lower it, so read it as an upper "
+    "estimate; the reference hull is incomplete, which biases it the other way."
+)
+METHOD_STRUCTURALLY_VALID = (
+    "All interatomic distances (periodic images included) ≥ 0.5 Å and cell volume ≥ 0.1 Å³."
+)
+METHOD_SMACT_VALID = (
+    "SMACT: some assignment of oxidation states is charge neutral and passes the Pauling electronegativity "
+    "test; single elements and all-metal compositions count as valid (CDVAE/DiffCSP definition)."
+)
+STATUS_DESCRIPTION = (
+    "How the predictions were obtained: computed (all values), partial (some null, see errors), "
+    "failed (prediction raised for this crystal; all null), disabled (PREDICT_PROPERTIES=false on the "
+    "worker), unavailable (worker without the evaluation package), null (stored before predictions existed)."
+)
 
-    band_gap: float | None = Field(None, description="Predicted band gap, eV.")
-    formation_energy_per_atom: float | None = Field(None, description="Predicted formation energy, eV/atom.")
+
+class PredictedOut(BaseModel):
+    """Predicted properties, computed by the worker before the structure was stored (null when not
+    available; `status` says why)."""
+
+    band_gap: float | None = Field(None, description=f"Predicted band gap, eV. {METHOD_BAND_GAP}")
+    formation_energy_per_atom: float | None = Field(
+        None, description=f"Predicted formation energy, eV/atom. {METHOD_FORMATION_ENERGY}"
+    )
+    e_above_hull: float | None = Field(
+        None, description=f"Predicted energy above hull, eV/atom (unrelaxed CHGNet). {METHOD_E_ABOVE_HULL}"
+    )
+    status: str | None = Field(None, description=STATUS_DESCRIPTION)
+
+
+class ValidityOut(BaseModel):
+    structurally_valid: bool | None = Field(None, description=METHOD_STRUCTURALLY_VALID)
+    smact_valid: bool | None = Field(None, description=METHOD_SMACT_VALID)
+    valid: bool | None = Field(
+        None, description="structurally_valid and smact_valid (null if either is unknown)."
+    )
+
+
+class PropertyValue(BaseModel):
+    value: float | bool | None = Field(description="null when it could not be obtained (see `errors`).")
+    unit: str | None = Field(description="Unit of `value` (null for flags).")
+    method: str = Field(description="How the value was obtained.")
+
+
+class PropertiesOut(BaseModel):
+    """Every predicted property with its unit and how it was obtained."""
+
+    status: str | None = Field(description=STATUS_DESCRIPTION)
+    band_gap: PropertyValue
+    formation_energy_per_atom: PropertyValue
+    e_above_hull: PropertyValue
+    structurally_valid: PropertyValue
+    smact_valid: PropertyValue
+    errors: dict[str, str] | None = Field(
+        None, description="Why a value is missing, per property (`energy` covers both CHGNet values)."
+    )
 
 
 class ProvenanceOut(BaseModel):
@@ -58,6 +123,7 @@ class StructureSummary(BaseModel):
     density: float | None = Field(None, description="g/cm³")
     space_group: SpaceGroupOut | None = None
     predicted: PredictedOut | None = None
+    validity: ValidityOut | None = None
     charges: list[float | None] | None = Field(
         None, description="Per-site net Bader charge, e (site order of the structure)."
     )
@@ -74,6 +140,8 @@ class StructureDetail(BaseModel):
     n_sites: int
     space_group: SpaceGroupOut
     predicted: PredictedOut
+    validity: ValidityOut
+    properties: PropertiesOut
     structure: dict[str, Any] = Field(
         description="pymatgen Structure.as_dict(); each site's properties.charge is its Bader charge in e."
     )

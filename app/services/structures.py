@@ -9,9 +9,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from app.schemas.structures import (
+    METHOD_BAND_GAP,
+    METHOD_E_ABOVE_HULL,
+    METHOD_FORMATION_ENERGY,
+    METHOD_SMACT_VALID,
+    METHOD_STRUCTURALLY_VALID,
+)
 from app.tables import Job, Structure
 
 SUMMARY_FIELDS = (
@@ -26,6 +33,7 @@ SUMMARY_FIELDS = (
     "density",
     "space_group",
     "predicted",
+    "validity",
     "charges",
     "created_at",
     "links",
@@ -47,6 +55,7 @@ def summary(row: Structure, fields: Iterable[str] = SUMMARY_FIELDS) -> dict[str,
         "density": lambda: row.density,
         "space_group": lambda: {"symbol": row.space_group_symbol, "number": row.space_group_number},
         "predicted": lambda: predicted(row),
+        "validity": lambda: validity(row),
         "charges": lambda: row.charges,
         "created_at": lambda: row.created_at,
         "links": lambda: links(row),
@@ -57,8 +66,73 @@ def summary(row: Structure, fields: Iterable[str] = SUMMARY_FIELDS) -> dict[str,
     return out
 
 
-def predicted(row: Structure) -> dict[str, float | None]:
-    return {"band_gap": row.band_gap_pred, "formation_energy_per_atom": row.formation_energy_pred}
+def predicted(row: Structure) -> dict[str, float | str | None]:
+    return {
+        "band_gap": row.band_gap_pred,
+        "formation_energy_per_atom": row.formation_energy_pred,
+        "e_above_hull": row.e_above_hull_pred,
+        "status": row.properties_status,
+    }
+
+
+def validity(row: Structure) -> dict[str, bool | None]:
+    both = (
+        None
+        if row.structure_valid is None or row.smact_valid is None
+        else (row.structure_valid and row.smact_valid)
+    )
+    return {"structurally_valid": row.structure_valid, "smact_valid": row.smact_valid, "valid": both}
+
+
+def properties(row: Structure) -> dict[str, Any]:
+    """The `properties` block of GET /v1/structures/{id}: value, unit and method of each prediction."""
+    return {
+        "status": row.properties_status,
+        "band_gap": {"value": row.band_gap_pred, "unit": "eV", "method": METHOD_BAND_GAP},
+        "formation_energy_per_atom": {
+            "value": row.formation_energy_pred,
+            "unit": "eV/atom",
+            "method": METHOD_FORMATION_ENERGY,
+        },
+        "e_above_hull": {"value": row.e_above_hull_pred, "unit": "eV/atom", "method": METHOD_E_ABOVE_HULL},
+        "structurally_valid": {
+            "value": row.structure_valid,
+            "unit": None,
+            "method": METHOD_STRUCTURALLY_VALID,
+        },
+        "smact_valid": {"value": row.smact_valid, "unit": None, "method": METHOD_SMACT_VALID},
+        "errors": row.properties_errors,
+    }
+
+
+STATUS_NOTES = {
+    "computed": "predicted in the worker when the structure was stored (models.evaluate.quick_properties)",
+    "partial": "some values could not be predicted for these crystals; `properties.errors` of each "
+    "structure says why",
+    "failed": "property prediction raised for these crystals; they are stored with null properties",
+    "disabled": "PREDICT_PROPERTIES=false on the worker that stored them: predicted properties are null",
+    "unavailable": "the worker that stored them could not load the evaluation package (install the "
+    "`eval` extra): predicted properties are null",
+    "none": "stored before property prediction existed: predicted properties are null",
+}
+
+
+def properties_meta(session: Session, job_id: Any, predict_setting: bool) -> dict[str, Any]:
+    """What a client needs to read null predictions: how many of the job's structures are in each
+    status, what each status means, and this deployment's PREDICT_PROPERTIES."""
+    counts = {
+        (status or "none"): n
+        for status, n in session.execute(
+            select(Structure.properties_status, func.count())
+            .where(Structure.job_id == job_id)
+            .group_by(Structure.properties_status)
+        ).all()
+    }
+    return {
+        "predict_properties": predict_setting,
+        "status_counts": counts,
+        "notes": {k: STATUS_NOTES.get(k, k) for k in sorted(counts)},
+    }
 
 
 def links(row: Structure) -> dict[str, str]:
@@ -83,6 +157,8 @@ def provenance(row: Structure, job: Job) -> dict[str, Any]:
 
 @dataclass
 class StructureFilters:
+    """Range filters drop rows whose value is null (SQL comparison with NULL is not true)."""
+
     band_gap_min: float | None = None
     band_gap_max: float | None = None
     formation_energy_min: float | None = None
@@ -92,12 +168,18 @@ class StructureFilters:
     space_group: int | None = None
     elements: list[str] | None = None
     formula: str | None = None
+    e_above_hull_min: float | None = None
+    e_above_hull_max: float | None = None
+    structurally_valid: bool | None = None
+    smact_valid: bool | None = None
+    valid: bool | None = None
 
     def apply(self, query: Select) -> Select:
         S = Structure
         for column, lo, hi in (
             (S.band_gap_pred, self.band_gap_min, self.band_gap_max),
             (S.formation_energy_pred, self.formation_energy_min, self.formation_energy_max),
+            (S.e_above_hull_pred, self.e_above_hull_min, self.e_above_hull_max),
             (S.n_sites, self.n_sites_min, self.n_sites_max),
         ):
             if lo is not None:
@@ -110,6 +192,14 @@ class StructureFilters:
             query = query.where(S.elements.contains(self.elements))
         if self.formula:
             query = query.where(S.reduced_formula == self.formula)
+        if self.structurally_valid is not None:
+            query = query.where(S.structure_valid.is_(self.structurally_valid))
+        if self.smact_valid is not None:
+            query = query.where(S.smact_valid.is_(self.smact_valid))
+        if self.valid is True:
+            query = query.where(S.structure_valid.is_(True), S.smact_valid.is_(True))
+        elif self.valid is False:  # known to fail at least one check
+            query = query.where((S.structure_valid.is_(False)) | (S.smact_valid.is_(False)))
         return query
 
 
@@ -138,6 +228,9 @@ def build_archive(session: Session, job: Job) -> IO[bytes]:
         "model": job.model_name,
         "checkpoint_sha256": job.checkpoint_sha256,
         "units": {
+            "predicted.band_gap": "eV",
+            "predicted.formation_energy_per_atom": "eV/atom",
+            "predicted.e_above_hull": "eV/atom (unrelaxed CHGNet)",
             "bader_charge": CHARGE_UNIT,
             "dos": DOS_UNIT,
             "dos_energies": "eV",
@@ -166,6 +259,8 @@ def build_archive(session: Session, job: Job) -> IO[bytes]:
                     "cif": name,
                     "space_group": row.space_group_symbol,
                     "seed": row.seed,
+                    "predicted": predicted(row),
+                    "validity": validity(row),
                 }
             )
             info = {"structure_id": str(row.id), "sample_index": row.sample_index, "formula": row.formula}

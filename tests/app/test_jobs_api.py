@@ -18,12 +18,13 @@ def finished_job(job_factory):
     job = job_factory(num_samples=6, seed=21, target={"band_gap": 2.0}, steps=10)
     for index in range(job.num_chunks):
         assert run_chunk(str(job.id), index) == "committed"
-    # What the evaluation module will do later: fill predicted properties.
+    # The worker filled real predictions; overwrite them with known values so the filters can be checked.
     with get_engine().begin() as conn:
         conn.execute(
             text(
-                "UPDATE structures SET band_gap_pred = sample_index * 0.5, formation_energy_pred = -sample_index "
-                "WHERE job_id = :j"
+                "UPDATE structures SET band_gap_pred = sample_index * 0.5, formation_energy_pred = -sample_index, "
+                "e_above_hull_pred = sample_index * 0.1, structure_valid = (sample_index % 2 = 0), "
+                "smact_valid = (sample_index <> 4) WHERE job_id = :j"
             ),
             {"j": job.id},
         )
@@ -81,12 +82,27 @@ def test_structure_listing_pagination_fields_and_filters(client, finished_job):
     assert [s["sample_index"] for s in rest["data"]] == [4, 5] and rest["meta"]["next_offset"] is None
 
     full = page["data"][0]
-    for key in ("formula", "elements", "n_sites", "lattice", "space_group", "predicted", "charges"):
+    for key in (
+        "formula",
+        "elements",
+        "n_sites",
+        "lattice",
+        "space_group",
+        "predicted",
+        "validity",
+        "charges",
+    ):
         assert key in full
+    assert set(full["predicted"]) == {"band_gap", "formation_energy_per_atom", "e_above_hull", "status"}
     assert len(full["charges"]) == full["n_sites"] and full["space_group"]["number"] >= 1
 
     sparse = client.get(f"/v1/jobs/{jid}/structures", params={"fields": "formula,n_sites"}).json()["data"]
     assert set(sparse[0]) == {"id", "formula", "n_sites"}
+    props = client.get(f"/v1/jobs/{jid}/structures", params={"fields": "predicted,validity"}).json()
+    assert set(props["data"][0]) == {"id", "predicted", "validity"}
+    assert props["data"][1]["validity"] == {"structurally_valid": False, "smact_valid": True, "valid": False}
+    assert props["meta"]["predicted_properties"]["predict_properties"] is True
+    assert sum(props["meta"]["predicted_properties"]["status_counts"].values()) == 6
 
     ranged = client.get(
         f"/v1/jobs/{jid}/structures", params={"band_gap_min": 1.0, "band_gap_max": 2.0}
@@ -94,6 +110,19 @@ def test_structure_listing_pagination_fields_and_filters(client, finished_job):
     assert [s["sample_index"] for s in ranged["data"]] == [2, 3, 4] and ranged["meta"]["total"] == 3
     ef = client.get(f"/v1/jobs/{jid}/structures", params={"formation_energy_max": -4.5}).json()["data"]
     assert [s["sample_index"] for s in ef] == [5]
+    hull = client.get(
+        f"/v1/jobs/{jid}/structures", params={"e_above_hull_min": 0.15, "e_above_hull_max": 0.35}
+    ).json()["data"]
+    assert [s["sample_index"] for s in hull] == [2, 3]
+    for params, expected in (
+        ({"structurally_valid": "true"}, [0, 2, 4]),
+        ({"smact_valid": "false"}, [4]),
+        ({"valid": "true"}, [0, 2]),
+        ({"valid": "false"}, [1, 3, 4, 5]),
+        ({"valid": "true", "band_gap_min": 0.5}, [2]),
+    ):
+        got = client.get(f"/v1/jobs/{jid}/structures", params=params).json()["data"]
+        assert [s["sample_index"] for s in got] == expected, params
     element = full["elements"][0]
     with_el = client.get(f"/v1/jobs/{jid}/structures", params={"elements": element}).json()["data"]
     assert all(element in s["elements"] for s in with_el) and with_el
@@ -105,6 +134,8 @@ def test_structure_listing_pagination_fields_and_filters(client, finished_job):
         ({"fields": "formula,secret"}, "unknown field"),
         ({"band_gap_mn": 1}, "unknown query parameter"),
         ({"band_gap_min": 3, "band_gap_max": 1}, "greater than"),
+        ({"e_above_hull_min": 0.5, "e_above_hull_max": 0.1}, "greater than"),
+        ({"e_above_hull_mx": 0.1}, "unknown query parameter"),
         ({"elements": "Na,Qq"}, "unknown element"),
     ],
 )
@@ -114,7 +145,16 @@ def test_structure_listing_bad_queries_are_400(client, finished_job, params, nee
 
 
 @pytest.mark.parametrize(
-    "params", [{"limit": 0}, {"limit": 5000}, {"offset": -1}, {"band_gap_min": "nan"}, {"space_group": 231}]
+    "params",
+    [
+        {"limit": 0},
+        {"limit": 5000},
+        {"offset": -1},
+        {"band_gap_min": "nan"},
+        {"space_group": 231},
+        {"e_above_hull_max": "inf"},
+        {"valid": "maybe"},
+    ],
 )
 def test_structure_listing_out_of_range_query_is_422(client, finished_job, params):
     r = client.get(f"/v1/jobs/{finished_job.id}/structures", params=params)
@@ -123,12 +163,30 @@ def test_structure_listing_out_of_range_query_is_422(client, finished_job, param
 
 def test_structure_detail_cif_and_dos(client, finished_job):
     row = client.get(f"/v1/jobs/{finished_job.id}/structures", params={"limit": 1}).json()["data"][0]
-    detail = client.get(f"/v1/structures/{row['id']}").json()["data"]
+    body = client.get(f"/v1/structures/{row['id']}").json()
+    detail = body["data"]
     structure = Structure.from_dict(detail["structure"])
     assert len(structure) == row["n_sites"]
     assert structure.site_properties["charge"] == pytest.approx(row["charges"])
     assert detail["provenance"]["job_seed"] == 21 and detail["provenance"]["steps"] == 10
-    assert detail["predicted"] == {"band_gap": 0.0, "formation_energy_per_atom": 0.0}
+    assert detail["predicted"]["band_gap"] == 0.0 and detail["predicted"]["formation_energy_per_atom"] == 0.0
+    props = detail["properties"]
+    assert props["band_gap"]["value"] == 0.0 and props["band_gap"]["unit"] == "eV"
+    assert (
+        props["formation_energy_per_atom"]["unit"] == "eV/atom"
+        and "CHGNet" in props["e_above_hull"]["method"]
+    )
+    assert (
+        "unrelaxed" in props["e_above_hull"]["method"]
+        and "NOT relaxed" in props["formation_energy_per_atom"]["method"]
+    )
+    assert props["structurally_valid"] == {
+        "value": True,
+        "unit": None,
+        "method": props["structurally_valid"]["method"],
+    }
+    assert props["status"] in ("computed", "partial") and detail["validity"]["smact_valid"] is True
+    assert body["meta"]["predicted_properties"]["status"] == props["status"]
 
     cif = client.get(f"/v1/structures/{row['id']}.cif")
     assert "_atom_site_bader_charge" in cif.text and "checkpoint sha256" in cif.text

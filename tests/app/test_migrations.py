@@ -3,10 +3,12 @@ and the migration chain downgrades and upgrades cleanly."""
 
 from __future__ import annotations
 
+import uuid
+
 import psycopg
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from app.core.migrate import downgrade, upgrade
@@ -38,4 +40,68 @@ def test_downgrade_and_upgrade_round_trip(services):
     assert not [e for e in inspector.get_enums()]  # enum types dropped too
     upgrade(scratch)
     assert "structures" in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+JOB_ID, STRUCTURE_ID = uuid.uuid4(), uuid.uuid4()
+PROPERTY_COLUMNS = {
+    "e_above_hull_pred",
+    "structure_valid",
+    "smact_valid",
+    "properties_status",
+    "properties_errors",
+}
+
+
+def _scratch_db(services, name: str) -> str:
+    url = make_url(services.database_url)
+    with psycopg.connect(
+        host=url.host, port=url.port, user=url.username, dbname="postgres", autocommit=True
+    ) as c:
+        c.execute(f"DROP DATABASE IF EXISTS {name}")
+        c.execute(f"CREATE DATABASE {name}")
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def test_0002_adds_property_columns_keeping_rows_and_downgrades_cleanly(services):
+    """Structures stored before 0002 survive it with null predictions; 0002's downgrade removes exactly
+    its columns and keeps the rows."""
+    scratch = _scratch_db(services, "migration_0002")
+    upgrade(scratch, "0001")
+    engine = create_engine(scratch)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, state, num_samples, guidance_scale, seed, model_name, chunk_size, "
+                "num_chunks, request, request_fingerprint) VALUES (:j, 'succeeded', 1, 2.0, 1, 'm', 1, 1, "
+                "'{}', 'f')"
+            ),
+            {"j": JOB_ID},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO structures (id, job_id, sample_index, chunk_index, formula, reduced_formula, "
+                "elements, n_sites, lattice, volume, structure, cif, band_gap_pred, model_name, "
+                "checkpoint_sha256, guidance_scale, seed, steps) VALUES (:s, :j, 0, 0, 'Na1 Cl1', 'NaCl', "
+                "'{Na,Cl}', 2, '{}', 40.0, '{}', 'data_x', 4.5, 'm', 'h', 2.0, 1, 10)"
+            ),
+            {"s": STRUCTURE_ID, "j": JOB_ID},
+        )
+    assert not PROPERTY_COLUMNS & {c["name"] for c in inspect(engine).get_columns("structures")}
+
+    upgrade(scratch, "0002")
+    assert PROPERTY_COLUMNS <= {c["name"] for c in inspect(engine).get_columns("structures")}
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT band_gap_pred, e_above_hull_pred, structure_valid, properties_status FROM structures"
+            )
+        ).one()
+    assert tuple(row) == (4.5, None, None, None)
+
+    downgrade(scratch, "0001")
+    columns = {c["name"] for c in inspect(engine).get_columns("structures")}
+    assert not PROPERTY_COLUMNS & columns and {"band_gap_pred", "formation_energy_pred"} <= columns
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM structures")).scalar() == 1
     engine.dispose()

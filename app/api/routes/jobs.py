@@ -16,7 +16,13 @@ from app.schemas.jobs import JobCreate, JobOut
 from app.schemas.structures import StructureSummary
 from app.services import jobs as job_service
 from app.services.model_registry import available_models
-from app.services.structures import SUMMARY_FIELDS, StructureFilters, build_archive, summary
+from app.services.structures import (
+    SUMMARY_FIELDS,
+    StructureFilters,
+    build_archive,
+    properties_meta,
+    summary,
+)
 from app.tables import Job, JobState, Structure
 
 log = logging.getLogger(__name__)
@@ -30,6 +36,11 @@ STRUCTURE_QUERY = {
     "band_gap_max",
     "formation_energy_min",
     "formation_energy_max",
+    "e_above_hull_min",
+    "e_above_hull_max",
+    "structurally_valid",
+    "smact_valid",
+    "valid",
     "n_sites_min",
     "n_sites_max",
     "space_group",
@@ -117,10 +128,15 @@ def cancel_job(job: JobDep, session: SessionDep) -> dict[str, Any]:
     response_model=Envelope[list[StructureSummary]],
     response_model_exclude_unset=True,
     summary="Paginated structures of a job, with sparse fields and property-range filters",
+    description="Predicted properties (band gap eV, formation energy eV/atom, energy above hull eV/atom "
+    "from an unrelaxed CHGNet single point) and validity flags are computed by the worker when it stores "
+    "each chunk. Range filters exclude structures whose value is null; `meta.predicted_properties` "
+    "counts the job's structures by prediction status and says why values are null.",
 )
 def list_structures(
     job: JobDep,
     session: SessionDep,
+    settings: SettingsDep,
     request: Request,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -138,6 +154,24 @@ def list_structures(
     ] = None,
     formation_energy_max: Annotated[
         float | None, Query(description="Predicted E_form ≤, eV/atom", allow_inf_nan=False)
+    ] = None,
+    e_above_hull_min: Annotated[
+        float | None,
+        Query(description="Predicted energy above hull ≥, eV/atom (unrelaxed CHGNet)", allow_inf_nan=False),
+    ] = None,
+    e_above_hull_max: Annotated[
+        float | None,
+        Query(description="Predicted energy above hull ≤, eV/atom (unrelaxed CHGNet)", allow_inf_nan=False),
+    ] = None,
+    structurally_valid: Annotated[
+        bool | None, Query(description="Distances ≥ 0.5 Å and volume ≥ 0.1 Å³ (true/false)")
+    ] = None,
+    smact_valid: Annotated[
+        bool | None, Query(description="SMACT charge-neutral, electronegativity-balanced (true/false)")
+    ] = None,
+    valid: Annotated[
+        bool | None,
+        Query(description="true: both validity checks pass; false: at least one is known to fail"),
     ] = None,
     n_sites_min: Annotated[int | None, Query(ge=1)] = None,
     n_sites_max: Annotated[int | None, Query(ge=1)] = None,
@@ -159,6 +193,7 @@ def list_structures(
     for name, lo, hi in (
         ("band_gap", band_gap_min, band_gap_max),
         ("formation_energy", formation_energy_min, formation_energy_max),
+        ("e_above_hull", e_above_hull_min, e_above_hull_max),
         ("n_sites", n_sites_min, n_sites_max),
     ):
         if lo is not None and hi is not None and lo > hi:
@@ -171,15 +206,20 @@ def list_structures(
         if bad:
             raise HTTPException(400, detail=f"unknown element symbol(s) {bad}")
     filters = StructureFilters(
-        band_gap_min,
-        band_gap_max,
-        formation_energy_min,
-        formation_energy_max,
-        n_sites_min,
-        n_sites_max,
-        space_group,
-        element_list,
-        formula,
+        band_gap_min=band_gap_min,
+        band_gap_max=band_gap_max,
+        formation_energy_min=formation_energy_min,
+        formation_energy_max=formation_energy_max,
+        n_sites_min=n_sites_min,
+        n_sites_max=n_sites_max,
+        space_group=space_group,
+        elements=element_list,
+        formula=formula,
+        e_above_hull_min=e_above_hull_min,
+        e_above_hull_max=e_above_hull_max,
+        structurally_valid=structurally_valid,
+        smact_valid=smact_valid,
+        valid=valid,
     )
     base = filters.apply(select(Structure).where(Structure.job_id == job.id))
     total = session.scalar(select(func.count()).select_from(base.subquery()))
@@ -188,7 +228,13 @@ def list_structures(
     next_offset = offset + limit if offset + limit < (total or 0) else None
     return {
         "data": data,
-        "meta": {"total": total, "limit": limit, "offset": offset, "next_offset": next_offset},
+        "meta": {
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "next_offset": next_offset,
+            "predicted_properties": properties_meta(session, job.id, settings.predict_properties),
+        },
         "errors": [],
     }
 

@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 from app.api.deps import SessionDep, StructureDep
 from app.schemas.envelope import Envelope, ok
 from app.schemas.structures import DosOut, StructureDetail
-from app.services.structures import links, predicted, provenance
+from app.services.structures import STATUS_NOTES, links, predicted, properties, provenance, validity
 from app.tables import Job
 
 router = APIRouter(prefix="/v1/structures", tags=["structures"])
@@ -60,7 +60,10 @@ def get_structure_dos(structure: StructureDep) -> dict[str, Any]:
 @router.get(
     "/{structure_id}",
     response_model=Envelope[StructureDetail],
-    summary="Structure with charges and provenance",
+    summary="Structure with charges, predicted properties and provenance",
+    description="`properties` gives each predicted property with its unit and how it was obtained "
+    "(band gap: LightGBM predictor; formation energy and energy above hull: unrelaxed CHGNet single "
+    "point; validity: distance/volume and SMACT checks). `meta.predicted_properties` explains nulls.",
 )
 def get_structure(structure: StructureDep, session: SessionDep) -> dict[str, Any]:
     job = session.get(Job, structure.job_id)
@@ -74,8 +77,14 @@ def get_structure(structure: StructureDep, session: SessionDep) -> dict[str, Any
         n_sites=structure.n_sites,
         space_group={"symbol": structure.space_group_symbol, "number": structure.space_group_number},
         predicted=predicted(structure),
+        validity=validity(structure),
+        properties=properties(structure),
         structure=structure.structure,
         provenance=provenance(structure, job),
         links=links(structure),
     )
-    return ok(detail.model_dump(mode="json"))
+    status = structure.properties_status or "none"
+    return ok(
+        detail.model_dump(mode="json"),
+        predicted_properties={"status": status, "note": STATUS_NOTES.get(status, status)},
+    )

@@ -264,7 +264,7 @@ def status(results_dir: Path = RESULTS_DIR) -> dict[str, Any]:
         "without_paw_setup": len(unsupported),
         "elements_covered": len(covered & corpus_elements),
         "elements_in_corpus": len(corpus_elements),
-        "elements_missing": sorted(corpus_elements - covered),
+        "elements_missing": " ".join(sorted(corpus_elements - covered)),
         "median_seconds": statistics.median(secs) if secs else None,
         "total_seconds": sum(secs),
         "spin_polarized": sum(bool(r.get("spin_polarized")) for r in results.values()),
