@@ -219,8 +219,8 @@ def assemble_sweep(v: VariantInfo, s: InverseSettings, results: dict[str, dict])
                 label = f"{g:g}"
             else:
                 continue
-            key = _cell_key(v.name, t, g)
-            cells[key] = cell
+            if g not in (0.0, s.guidance):  # γ = 0 and γ = 2 records already live in the grid's cells
+                cells[_cell_key(v.name, t, g)] = cell
             rows.append(row(v.name, cell, label) | {"gamma_value": g})
     return {"variant": v.name, "rows": rows, "cells": cells}
 

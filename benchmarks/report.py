@@ -36,6 +36,11 @@ def header_lines(payload: dict) -> list[str]:
     lines += [
         f"- date: {prov.get('date_start')} → {prov.get('date_end')} (wall {prov.get('wall_seconds', 0):.0f} s "
         f"for this invocation; job CPU-seconds for this suite {prov.get('job_cpu_seconds', 0):.0f})",
+        *(
+            [f"- {len(prov['jobs_resumed_from_cache'])} job(s) were finished by an earlier invocation of the same "
+             "command and resumed from the cache; the job seconds above include them"]
+            if prov.get("jobs_resumed_from_cache") else []
+        ),
         f"- git commit: `{git.get('commit')}`" + (" (work tree had uncommitted changes)" if git.get("dirty") else ""),
         f"- machine: nproc {m.get('nproc')}, {m.get('worker_processes')} worker process(es) × "
         f"{m.get('torch_threads_per_worker')} torch thread(s), load average at start {m.get('load_average_at_start')}, "

@@ -17,6 +17,10 @@ Rules, and why:
   stay below the limit. The band-gap features use a 6 Å neighbour list, which explodes the same way
   as the cell volume goes to zero, so below ``MIN_VOLUME_PER_ATOM`` (6× denser than the densest of
   the 15,993 corpus crystals, CrH2 at 5.8 Å³/atom) only validity is computed.
+- The energy above hull needs a pymatgen phase diagram of the crystal's whole chemical system, whose
+  cost grows ~3× per element (measured: 6 elements 0.1 s, 8 elements 0.9 s; a 12-element sample
+  from the tiny test model ran for minutes). Above ``MAX_HULL_ELEMENTS`` elements only the hull
+  distance is skipped; the formation energy only needs elemental references and is kept.
 - ``PREDICT_PROPERTIES=false`` (status ``disabled``) or a deployment without the ``eval`` extra
   (status ``unavailable``) still stores every structure, with null properties.
 """
@@ -31,7 +35,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Composition, Lattice, Structure
 
 from app.core.config import get_settings
 
@@ -40,6 +44,7 @@ log = logging.getLogger(__name__)
 CHGNET_BOND_CUTOFF = 3.0  # Å, CHGNet's bond-graph cutoff (three-body terms)
 MAX_CHGNET_ANGLES = 40_000  # ≈ 1.1 GB and ≈ 2.4 s of CHGNet on one core; see the module docstring
 MIN_VOLUME_PER_ATOM = 1.0  # Å³/atom; below it neither CHGNet nor the band-gap features run
+MAX_HULL_ELEMENTS = 6  # phase diagrams of larger chemical systems are skipped (see the docstring)
 
 # Values of structures.properties_status.
 COMPUTED = "computed"  # every property has a value
@@ -84,18 +89,46 @@ def _bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
 
 
+class HullTooLarge(ValueError):
+    pass
+
+
+class BoundedHull:
+    """The reference hull, refusing chemical systems too large to build a phase diagram for quickly.
+
+    Passed to ``quick_properties(structure, hull=...)``, which computes the formation energy first
+    and records this refusal as its ``energy`` error, so only ``e_above_hull`` ends up null."""
+
+    def __init__(self, hull: Any, max_elements: int = MAX_HULL_ELEMENTS):
+        self.hull = hull
+        self.max_elements = max_elements
+
+    def formation_energy_per_atom(self, composition: Composition | str, energy_per_atom: float) -> float:
+        return self.hull.formation_energy_per_atom(composition, energy_per_atom)
+
+    def e_above_hull(self, composition: Composition | str, energy_per_atom: float) -> float:
+        n = len(Composition(composition).elements)
+        if n > self.max_elements:
+            raise HullTooLarge(
+                f"e_above_hull skipped: {n}-element chemical system > {self.max_elements} (phase diagram too costly)"
+            )
+        return self.hull.e_above_hull(composition, energy_per_atom)
+
+
 class Evaluator:
     """The loaded evaluation functions of one worker process."""
 
     def __init__(
         self,
-        quick_properties: Callable[[Structure], dict],
+        quick_properties: Callable[..., dict],
         check_validity: Callable[[Structure], Any],
         predicted_band_gap: Callable[[Structure], float],
+        hull: Any,
     ):
         self.quick_properties = quick_properties
         self.check_validity = check_validity
         self.predicted_band_gap = predicted_band_gap
+        self.hull = hull
         # The reference hull caches phase diagrams in a plain dict: one crystal at a time.
         self.lock = threading.Lock()
 
@@ -125,7 +158,7 @@ class Evaluator:
                 f"(dense cell, {volume_per_atom:.2f} Å³/atom)"
             )
             return self._guarded(structure, reason, None)
-        return self.quick_properties(structure)
+        return self.quick_properties(structure, hull=self.hull)
 
     def predict(self, structure: Structure) -> dict[str, Any]:
         """Column values for one crystal; never raises."""
@@ -161,13 +194,15 @@ _state: dict[str, Any] = {}  # "evaluator": Evaluator | None, "reason": str, "se
 
 def _load() -> Evaluator:
     from models.evaluate.properties import predicted_band_gap, quick_properties
+    from models.evaluate.stability import reference_hull
     from models.evaluate.validity import check_validity
 
-    evaluator = Evaluator(quick_properties, check_validity, predicted_band_gap)
+    hull = BoundedHull(reference_hull())
+    evaluator = Evaluator(quick_properties, check_validity, predicted_band_gap, hull)
     # Warm every lazy piece (CHGNet, LightGBM boosters, reference hull) on a known crystal, so the
     # first chunk does not pay for it and a broken installation shows up at start.
     rock_salt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3])
-    probe = quick_properties(rock_salt)
+    probe = quick_properties(rock_salt, hull=hull)
     if probe.get("errors"):
         log.warning("property predictor loaded with errors on NaCl: %s", probe["errors"])
     return evaluator

@@ -58,7 +58,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "out_dir": None,  # training state (resume); default var/train/<name>
         "ship_dir": None,  # where model.pt + config + log + manifest are exported, if set
     },
-    "sampling": {"steps": 200, "corrector_steps": 1, "snr": 0.2, "type_temperature": 1.0},
+    "sampling": {"steps": 80, "corrector_steps": 1, "snr": 0.1, "type_temperature": 1.0},
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import zipfile
 
 import numpy as np
@@ -40,7 +41,26 @@ def test_submit_poll_download(http, worker, capsys):
     assert [s["sample_index"] for s in rows] == list(range(6))
     first = rows[0]
     assert len(first["charges"]) == first["n_sites"] and first["lattice"]["volume"] > 0
-    assert first["predicted"] == {"band_gap": None, "formation_energy_per_atom": None}
+    # Predicted properties were filled by the worker (models.evaluate.quick_properties) before storing.
+    for row in rows:
+        pred, flags = row["predicted"], row["validity"]
+        assert pred["status"] in ("computed", "partial"), row
+        assert math.isfinite(pred["band_gap"]) and pred["band_gap"] >= 0.0
+        assert isinstance(flags["structurally_valid"], bool) and isinstance(flags["smact_valid"], bool)
+        if pred["formation_energy_per_atom"] is None:  # CHGNet may refuse e.g. an isolated atom: says why
+            errors = http.get(f"/v1/structures/{row['id']}").json()["data"]["properties"]["errors"]
+            assert pred["status"] == "partial" and errors["energy"], row
+        else:
+            assert math.isfinite(pred["formation_energy_per_atom"]) and math.isfinite(pred["e_above_hull"])
+    with_energy = [r for r in rows if r["predicted"]["formation_energy_per_atom"] is not None]
+    assert len(with_energy) >= len(rows) // 2, rows
+    gaps = sorted(r["predicted"]["band_gap"] for r in rows)
+    assert len(set(gaps)) > 1, gaps
+    lo, hi = gaps[len(gaps) // 2], gaps[-1]
+    ranged = all_structures(http, job["id"], band_gap_min=lo, band_gap_max=hi)
+    expected = [r["sample_index"] for r in rows if lo <= r["predicted"]["band_gap"] <= hi]
+    assert [r["sample_index"] for r in ranged] == expected and 0 < len(expected) < len(rows)
+    assert all(lo <= r["predicted"]["band_gap"] <= hi for r in ranged)
 
     cif = http.get(f"/v1/structures/{first['id']}.cif")
     assert cif.status_code == 200 and cif.headers["content-type"].startswith("chemical/x-cif")
@@ -51,6 +71,10 @@ def test_submit_poll_download(http, worker, capsys):
     detail = http.get(f"/v1/structures/{first['id']}").json()["data"]
     pmg = Structure.from_dict(detail["structure"])
     assert np.allclose(pmg.site_properties["charge"], first["charges"])
+    props = detail["properties"]
+    assert props["band_gap"]["value"] == first["predicted"]["band_gap"] and props["band_gap"]["unit"] == "eV"
+    assert "LightGBM" in props["band_gap"]["method"] and props["status"] == first["predicted"]["status"]
+    assert props["e_above_hull"]["unit"] == "eV/atom" and "unrelaxed" in props["e_above_hull"]["method"]
     prov = detail["provenance"]
     assert prov["checkpoint_sha256"] == done["checkpoint_sha256"] and prov["guidance_scale"] == 2.0
     assert prov["job_seed"] == 7 and prov["steps"] == 20 and prov["target"]["band_gap"] == 2.5

@@ -21,6 +21,7 @@ from worker import properties, store
 from worker.records import structure_record
 from worker.tasks import run_chunk
 
+MANY_ELEMENTS = ["Ba", "Li", "Lu", "Ta", "Tl", "Zn", "Co", "Bi", "B", "Te", "Se", "S"]
 ROCK_SALT = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3])
 
 
@@ -38,6 +39,8 @@ def awkward_crystals() -> dict[str, Structure]:
         "dense": Structure(Lattice.cubic(40 ** (1 / 3)), ["Li", "O"] * 10, rng.random((20, 3))),
         # 0.4 Å³/atom: not even the band-gap features' neighbour list is built.
         "collapsed": Structure(Lattice.cubic(2.0), ["Li", "O"] * 10, rng.random((20, 3))),
+        # 12 elements (as the tiny test model samples): a 12-dimensional phase diagram would take minutes.
+        "many_elements": Structure(Lattice.cubic(10.0), MANY_ELEMENTS, rng.random((len(MANY_ELEMENTS), 3))),
     }
 
 
@@ -81,6 +84,12 @@ def test_crystals_the_evaluator_cannot_fully_handle_get_nulls_and_reasons(predic
         dense["properties_status"] == "partial" and "skipped CHGNet" in dense["properties_errors"]["energy"]
     )
     assert dense["band_gap_pred"] is not None and dense["formation_energy_pred"] is None
+
+    many = predicted["many_elements"]
+    assert many["properties_status"] == "partial" and many["e_above_hull_pred"] is None
+    assert (
+        math.isfinite(many["formation_energy_pred"]) and "12-element" in many["properties_errors"]["energy"]
+    )
 
     collapsed = predicted["collapsed"]
     assert collapsed["properties_status"] == "partial" and collapsed["band_gap_pred"] is None
@@ -127,12 +136,12 @@ def test_awkward_crystals_are_stored_not_lost(job_factory, client):
             select(StructureRow).where(StructureRow.job_id == job.id).order_by(StructureRow.sample_index)
         ).all()
         statuses = [r.properties_status for r in rows]
-    assert statuses == ["computed", "computed", "partial", "failed", "partial", "partial"]
+    assert statuses == ["computed", "computed", "partial", "failed", "partial", "partial", "partial"]
 
     listing = client.get(f"/v1/jobs/{job.id}/structures").json()
     assert listing["meta"]["predicted_properties"]["status_counts"] == {
         "computed": 2,
-        "partial": 3,
+        "partial": 4,
         "failed": 1,
     }
     failed = listing["data"][3]
@@ -152,7 +161,7 @@ def test_run_chunk_stores_structures_when_prediction_raises(job_factory, monkeyp
     evaluator = properties.get_evaluator()
     assert evaluator is not None
 
-    def broken(structure):
+    def broken(structure, **kwargs):
         raise RuntimeError("predictor exploded")
 
     monkeypatch.setattr(evaluator, "quick_properties", broken)

@@ -3,7 +3,10 @@
 Cost estimate (relative units, no DFT needed): n_sites × Σ valence electrons (valence = electrons
 outside the preceding noble-gas core, so Ga counts its 3d¹⁰), ×3 if the crystal is a metal by MP
 (gap 0 or unknown: metals need more SCF steps), ×2 if it will be spin-polarized, ×10 with any La–Lu
-(f-electron SCF is slow and often fails), so lanthanide crystals go last.
+(f-electron SCF is slow and often fails), so lanthanide crystals go last, and × (volume per atom /
+25 Å³) when that exceeds 1, because the real-space grid (SCF and the 4×-refined Bader grid) grows
+with the volume: a 1-atom Cu cell with 600 Å³ of vacuum (mp-1056079) was still in its Bader step
+five minutes after an SCF that took seconds.
 
 Spreading: a greedy order that, at each step, takes the crystal minimising
 cost × (1 + k)², k = how many already-queued crystals contain its least-covered element. A crystal
@@ -14,6 +17,7 @@ corpus' elements instead of hundreds of cheap alkali halides.
 from __future__ import annotations
 
 import heapq
+import re
 from collections import Counter
 from functools import cache, lru_cache
 from pathlib import Path
@@ -45,7 +49,17 @@ def elements_with_setups() -> frozenset[str]:
     )
 
 
-def estimated_cost(elements: list[str], formula_counts: dict[str, float], n_sites: int, mp_gap: float | None) -> float:
+TYPICAL_VOLUME_PER_ATOM = 25.0  # Å³; the corpus median is 19
+
+
+def cell_volume_from_cif(cif: str) -> float | None:
+    """``_cell_volume`` of a pymatgen-written CIF, without parsing the structure."""
+    m = re.search(r"_cell_volume\s+([0-9.]+)", cif)
+    return float(m.group(1)) if m else None
+
+
+def estimated_cost(elements: list[str], formula_counts: dict[str, float], n_sites: int, mp_gap: float | None,
+                   volume: float | None = None) -> float:
     per_formula_sites = sum(formula_counts.values())
     scale = n_sites / per_formula_sites
     n_val = sum(valence_electrons(e) * c * scale for e, c in formula_counts.items())
@@ -56,11 +70,14 @@ def estimated_cost(elements: list[str], formula_counts: dict[str, float], n_site
         cost *= 2.0
     if any(e in LANTHANIDES for e in elements):
         cost *= 10.0
+    if volume is not None and n_sites > 0:
+        cost *= max(1.0, volume / n_sites / TYPICAL_VOLUME_PER_ATOM)
     return cost
 
 
 def order_for_labelling(df: pd.DataFrame) -> list[str]:
-    """Material ids of ``df`` (columns material_id, formula, n_sites, elements, band_gap) in run order."""
+    """Material ids of ``df`` (columns material_id, formula, n_sites, elements, band_gap, optionally cif)
+    in run order."""
     from pymatgen.core import Composition
 
     costs: dict[str, float] = {}
@@ -68,7 +85,8 @@ def order_for_labelling(df: pd.DataFrame) -> list[str]:
     for row in df.itertuples(index=False):
         el = str(row.elements).split()
         comp = Composition(row.formula).get_el_amt_dict()
-        costs[row.material_id] = estimated_cost(el, comp, int(row.n_sites), row.band_gap)
+        volume = cell_volume_from_cif(row.cif) if "cif" in df.columns else None
+        costs[row.material_id] = estimated_cost(el, comp, int(row.n_sites), row.band_gap, volume)
         elems[row.material_id] = el
     counts: Counter[str] = Counter()
 

@@ -23,3 +23,19 @@ def test_cheapest_first_but_new_elements_early():
     assert sorted(order) == list("abcde")
     assert order.index("d") > order.index("a")  # bigger cell of the same elements later
     assert order.index("c") < order.index("b")  # KCl brings K in before a second NaCl
+
+
+def test_sparse_cells_go_later():
+    cif = "data_X\n_cell_volume   {v}\n"
+    df = pd.DataFrame(
+        {
+            "material_id": ["dense", "vacuum"],
+            "formula": ["Cu", "Cu"],
+            "n_sites": [1, 1],
+            "elements": ["Cu", "Cu"],
+            "band_gap": [0.0, 0.0],
+            "cif": [cif.format(v=12.0), cif.format(v=603.5)],
+        }
+    )
+    assert order_for_labelling(df) == ["dense", "vacuum"]
+    assert order_for_labelling(df.iloc[::-1].reset_index(drop=True)) == ["dense", "vacuum"]
