@@ -13,7 +13,9 @@ for identical relaxations again; the table says so. γ = 2 of the sweep is the m
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import math
 import time
 from pathlib import Path
@@ -80,13 +82,15 @@ def cell_job(
         batch_size=batch_size,
     )
     t_gen, c_gen = time.perf_counter() - t0, time.process_time() - c0
-    res = evaluate_structures(
-        [c.structure for c in crystals],
-        tgt or None,
-        charges=[c.charges for c in crystals],
-        dos=[c.dos for c in crystals],
-        relax_steps=relax_steps,
-    )
+    # CHGNet prints a line per badly generated cell ("isolated atoms"); the records keep what matters.
+    with contextlib.redirect_stdout(io.StringIO()):
+        res = evaluate_structures(
+            [c.structure for c in crystals],
+            tgt or None,
+            charges=[c.charges for c in crystals],
+            dos=[c.dos for c in crystals],
+            relax_steps=relax_steps,
+        )
     t_total, c_total = time.perf_counter() - t0, time.process_time() - c0
     return {
         "target": target,
