@@ -82,8 +82,9 @@ def cell_job(
         batch_size=batch_size,
     )
     t_gen, c_gen = time.perf_counter() - t0, time.process_time() - c0
-    # CHGNet prints a line per badly generated cell ("isolated atoms"); the records keep what matters.
-    with contextlib.redirect_stdout(io.StringIO()):
+    # CHGNet prints a line to stderr per badly generated cell ("isolated atoms", every FIRE step);
+    # on a poorly trained checkpoint that floods the log, and the records keep what matters.
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         res = evaluate_structures(
             [c.structure for c in crystals],
             tgt or None,

@@ -31,6 +31,7 @@ import logging
 import math
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -163,7 +164,9 @@ class Evaluator:
     def predict(self, structure: Structure) -> dict[str, Any]:
         """Column values for one crystal; never raises."""
         try:
-            with self.lock:
+            # pymatgen warns about missing element data for exotic samples; the outcome is recorded anyway.
+            with self.lock, warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 raw = self._raw(structure)
         except Exception as exc:  # e.g. an element the predictors have no data for
             log.warning("property prediction failed for %s: %r", structure.composition.formula, exc)
@@ -215,7 +218,9 @@ def get_evaluator() -> Evaluator | None:
         if "evaluator" not in _state:
             started = time.perf_counter()
             try:
-                _state["evaluator"] = _load()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    _state["evaluator"] = _load()
                 _state["reason"] = ""
             except Exception as exc:
                 _state["evaluator"] = None

@@ -194,3 +194,18 @@ def test_structure_detail_cif_and_dos(client, finished_job):
     dos = client.get(f"/v1/structures/{row['id']}/dos").json()["data"]
     assert dos["energy_unit"] == "eV" and dos["sigma"] == 0.3
     assert [s["species"] for s in dos["sites"]] == [str(site.specie) for site in structure]
+
+
+def test_openapi_documents_units_and_method_of_predicted_properties():
+    from app.main import app
+
+    schema = app.openapi()
+    predicted = schema["components"]["schemas"]["PredictedOut"]["properties"]
+    assert "eV/atom (unrelaxed CHGNet)" in predicted["e_above_hull"]["description"]
+    assert predicted["band_gap"]["description"].startswith("Predicted band gap, eV.")
+    params = {p["name"]: p for p in schema["paths"]["/v1/jobs/{job_id}/structures"]["get"]["parameters"]}
+    assert {"e_above_hull_min", "e_above_hull_max", "structurally_valid", "smact_valid", "valid"} <= set(
+        params
+    )
+    assert "unrelaxed CHGNet" in params["e_above_hull_max"]["description"]
+    assert "properties" in schema["components"]["schemas"]["StructureDetail"]["properties"]

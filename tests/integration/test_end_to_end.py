@@ -47,11 +47,12 @@ def test_submit_poll_download(http, worker, capsys):
         assert pred["status"] in ("computed", "partial"), row
         assert math.isfinite(pred["band_gap"]) and pred["band_gap"] >= 0.0
         assert isinstance(flags["structurally_valid"], bool) and isinstance(flags["smact_valid"], bool)
-        if pred["formation_energy_per_atom"] is None:  # CHGNet may refuse e.g. an isolated atom: says why
-            errors = http.get(f"/v1/structures/{row['id']}").json()["data"]["properties"]["errors"]
-            assert pred["status"] == "partial" and errors["energy"], row
-        else:
-            assert math.isfinite(pred["formation_energy_per_atom"]) and math.isfinite(pred["e_above_hull"])
+        for key in ("formation_energy_per_atom", "e_above_hull"):
+            if pred[key] is None:  # CHGNet refuses e.g. an isolated atom; huge chemical systems skip the hull
+                errors = http.get(f"/v1/structures/{row['id']}").json()["data"]["properties"]["errors"]
+                assert pred["status"] == "partial" and errors["energy"], row
+            else:
+                assert math.isfinite(pred[key])
     with_energy = [r for r in rows if r["predicted"]["formation_energy_per_atom"] is not None]
     assert len(with_energy) >= len(rows) // 2, rows
     gaps = sorted(r["predicted"]["band_gap"] for r in rows)
@@ -90,6 +91,8 @@ def test_submit_poll_download(http, worker, capsys):
     assert sum(n.endswith(".cif") for n in names) == 6 and "structures.extxyz" in names
     manifest = json.loads(zf.read("manifest.json"))
     assert len(manifest["structures"]) == 6 and manifest["seed"] == 7
+    assert manifest["structures"][0]["predicted"] == first["predicted"]
+    assert manifest["structures"][0]["validity"] == first["validity"]
 
     from ase.io import read
 
