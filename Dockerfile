@@ -41,7 +41,7 @@ COPY worker ./worker
 COPY models ./models
 COPY migrations ./migrations
 COPY benchmarks ./benchmarks
-RUN pip install -e .
+RUN pip install -e ".[eval]"
 USER app
 ENV MODEL_DEVICE=cuda \
     CELERY_QUEUE=gpu

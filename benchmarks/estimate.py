@@ -52,7 +52,7 @@ def inverse_rates(inverse: dict) -> dict:
     for cell in inverse["grid"]["cells"].values():
         gen[0] += cell["generation_cpu_seconds"]
         gen[1] += cell["n"] * cell["steps"]
-        relaxed = [r for r in cell["records"] if r.get("structure_valid")]
+        relaxed = [r for r in cell["records"] if r.get("structure_valid") and not r.get("hull_skipped")]
         ev[0] += cell["evaluation_cpu_seconds"]
         ev[1] += sum((r.get("relax_steps") or 0) + 1 for r in relaxed)
         cap_used += [(r.get("relax_steps") or 0) / max(cell["relax_steps"], 1) for r in relaxed]

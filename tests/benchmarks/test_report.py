@@ -97,3 +97,21 @@ def test_sampling_report_has_required_columns(tmp_path):
         assert col in md
     assert "| structure_only | complete: step 8000 of 8000 | guided | 10 | 100 | 90.0 % | 80.0 % | 70.0 % | 0.500 |" in md
     assert "| structure_only | 1000 | 10 | 90.0 % |" in md
+
+
+def test_crystals_with_too_many_elements_are_not_put_on_the_hull():
+    """A 9-element cell (what an undertrained checkpoint emits) must not reach the hull builder."""
+    from pymatgen.core import Lattice, Structure
+
+    from models.sample import GeneratedCrystal
+
+    symbols = ["Li", "Na", "K", "Mg", "Ca", "O", "S", "F", "Cl"]
+    coords = [[i / 9, (2 * i % 9) / 9, (4 * i % 9) / 9] for i in range(9)]
+    s = Structure(Lattice.cubic(8.0), symbols, coords)
+    assert len(s.composition.elements) > inverse.MAX_HULL_ELEMENTS
+    records, summary = inverse.evaluate_cell([GeneratedCrystal(s, None, None)] * 2, {"band_gap": 3.0}, 100)
+    assert [r["hull_skipped"] for r in records] == [True, True]
+    assert [r["unique"] for r in records] == [True, False]
+    assert summary["n"] == 2 and summary["stable_rate"] == 0.0 and summary["success_rate"] == 0.0
+    assert summary["structure_valid_rate"] == 1.0
+    assert summary["settings"]["max_hull_elements"] == inverse.MAX_HULL_ELEMENTS

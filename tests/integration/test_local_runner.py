@@ -91,7 +91,13 @@ def test_run_local_serves_jobs_and_keeps_data_across_restarts(scratch, tiny_chec
         ) as c:
             state = c.execute("SELECT state FROM jobs WHERE id = %s", (job_id,)).fetchone()
             count = c.execute("SELECT count(*) FROM structures WHERE job_id = %s", (job_id,)).fetchone()
-        assert state == ("succeeded",) and count == (2,)
+            # The default stack migrates to head and its worker predicts properties (PREDICT_PROPERTIES=true).
+            predicted = c.execute(
+                "SELECT count(*) FROM structures WHERE job_id = %s AND band_gap_pred IS NOT NULL "
+                "AND properties_status IN ('computed', 'partial')",
+                (job_id,),
+            ).fetchone()
+        assert state == ("succeeded",) and count == (2,) and predicted == (2,)
     finally:
         subprocess.run([*runner, "stop"], cwd=REPO, env=env, check=True, capture_output=True, timeout=120)
     assert not port_open("127.0.0.1", int(env["LOCAL_PG_PORT"]))

@@ -107,14 +107,14 @@ def test_dense_cells_never_reach_chgnet_quickly():
     assert properties.chgnet_angle_count(ROCK_SALT) < 1000 < properties.MAX_CHGNET_ANGLES
 
 
-def test_awkward_crystals_are_stored_not_lost(job_factory, client):
+def test_awkward_crystals_are_stored_not_lost(job_factory, client, predicted):
     """The storage path the worker runs (predict → record → commit) with crystals the evaluator chokes
     on: every one lands, with values or nulls, and the job completes."""
     crystals = awkward_crystals()
     job = job_factory(num_samples=len(crystals), chunk_size=len(crystals), seed=31)
     claim = store.claim_chunk(job.id, 0, "test", stale_after=30)
     assert claim is not None
-    props = properties.predict_properties(list(crystals.values()))
+    props = [predicted[name] for name in crystals]  # predict_properties' output for these crystals
     records = [
         structure_record(
             GeneratedCrystal(structure=s, charges=None, dos=None),

@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--max-epochs", type=int, default=400)
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--assets", type=Path, default=None)
+    tr.add_argument(
+        "--cv", type=int, default=None, help="K-fold CV in the train split (default: 5 below 200 crystals)"
+    )
     lb = sub.add_parser("label", help="predict descriptors for every corpus crystal without DFT ones")
     lb.add_argument("--limit", type=int, default=None, help="first N corpus rows only (smoke test)")
     lb.add_argument("--out", type=Path, default=None)
@@ -50,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "train":
         cfg = TrainConfig(max_seconds=args.max_seconds, max_epochs=args.max_epochs, seed=args.seed)
         try:
-            metrics = train_and_save(assets, cfg)
+            metrics = train_and_save(assets, cfg, cv_folds=args.cv)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -76,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     metrics = json.loads(path.read_text())
     print(json.dumps(metrics, indent=1) if args.json else metrics_markdown(metrics))
+    from models.data.descriptors.predicted_store import PREDICTED_FILE, load_predicted_descriptors
+
+    labelled = load_predicted_descriptors(PREDICTED_FILE)
+    shas = {r.model_sha256 for r in labelled.values()}
+    state = "current" if shas == {metrics.get("model_sha256")} else "STALE: re-run `label`"
+    print(f"predicted store: {len(labelled)} crystals, {state}", file=sys.stderr)
     return 0
 
 

@@ -43,6 +43,8 @@ def summarize(symbols: list[str], errors: dict[str, np.ndarray], n_crystals: int
         "dos_cosine": "dos_cosine_mean",
         "dos_emd_ev": "dos_emd_ev_mean",
     }
+    if "charge_abs_error_neutral" in errors:  # baseline only: per-element means made neutral
+        names["charge_abs_error_neutral"] = "charge_mae_e_neutralized"
     for key, name in names.items():
         out[name] = float(np.mean(errors[key])) if len(symbols) else None
     groups: dict[str, list[int]] = defaultdict(list)
