@@ -17,9 +17,11 @@ import pandas as pd
 from pymatgen.core import Composition, Structure
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-MPTS52_CSV = SHARED_DATA / "mpts_52" / "val.csv.gz"
-ELEMENTAL_REFS_JSON = SHARED_DATA / "mp_elemental_refs" / "2023-02-07-mp-elemental-reference-entries.json.gz"
+# Copies of the shared Materials Project files live in the repo (see models/data/reference/README.md),
+# so evaluation never depends on a folder outside the checkout.
+REFERENCE_DATA = REPO_ROOT / "models" / "data" / "reference"
+MPTS52_CSV = REFERENCE_DATA / "mpts52_val.csv.gz"
+ELEMENTAL_REFS_JSON = REFERENCE_DATA / "2023-02-07-mp-elemental-reference-entries.json.gz"
 
 COLUMNS = [
     "material_id",
@@ -46,7 +48,7 @@ def reference_frame() -> pd.DataFrame:
 
     corpus = corpus_frame()[COLUMNS[:-2] + ["split", "cif"]].copy()
     if not MPTS52_CSV.exists():
-        raise FileNotFoundError(f"MPTS-52 table not found at {MPTS52_CSV} (shared data missing?)")
+        raise FileNotFoundError(f"MPTS-52 table not found at {MPTS52_CSV} (reference data missing from the checkout?)")
     mpts = pd.read_csv(MPTS52_CSV)
     mpts = mpts[~mpts["material_id"].isin(set(corpus["material_id"]))]
     extra = pd.DataFrame(
