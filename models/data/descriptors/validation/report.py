@@ -35,6 +35,15 @@ def _key(s: dict) -> str:
     return f"{s['basis']}, L={s['kpt_length']:g} Å, h={s['h']:g} Å, refine×{s['gridrefinement']}, {s['engine']}"
 
 
+def _spread(rec: dict) -> float:
+    """Largest charge difference between sites of the same element (symmetry-equivalent in these
+    cells), i.e. the Bader grid's own noise."""
+    by: dict[str, list[float]] = {}
+    for sp, q in zip(rec["species"], rec["charges"], strict=True):
+        by.setdefault(sp, []).append(q)
+    return max(max(v) - min(v) for v in by.values())
+
+
 def _per_element(rec: dict) -> dict[str, float]:
     out: dict[str, list[float]] = {}
     for sp, q in zip(rec["species"], rec["charges"], strict=True):
@@ -59,7 +68,7 @@ def _corpus_gap_table() -> list[str]:
            f"{(sorted(err)[len(err) // 2]) if err else float('nan'):.3f} eV; metal/non-metal agreement "
            f"{metal_ok}/{len(results)}. Rows marked +U: MP used GGA+U there, so the comparison is not like for like.", "",
            "| material | formula | sites | our gap | MP gap | Δ | MP +U | spin-pol. | Bader range (e) | Σq residual | s |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(results, key=lambda r: r["material_id"]):
         q = r["charges"]
         out.append(f"| {r['material_id']} | {r['formula']} | {r['n_sites']} | {r['band_gap']:.2f} | {r['mp_band_gap']:.2f} | "
@@ -95,17 +104,17 @@ def main() -> None:
     if val_path.exists():
         val = [r for r in json.loads(val_path.read_text()) if r.get("settings") == DEFAULT_SETTINGS.model_dump()]
         lines += [f"## Known crystals at the production settings ({_key(DEFAULT_SETTINGS.model_dump())})", "",
-                  "| crystal | Bader net charges (e) | Σq residual | gap (eV) | metal | spin-pol. | published DFT-Bader | MP gap (same cell) | issue-2 GPAW trial | issue-2 PySCF trial | wall s |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| crystal | Bader net charges (e) | same-element spread | Σq residual | gap (eV) | metal | spin-pol. | published DFT-Bader | MP gap (same cell) | issue-2 GPAW trial | issue-2 PySCF trial | wall s |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in val:
             if "error" in r:
-                lines.append(f"| {r['crystal']} | failed: {r['error'][:80]} | | | | | | | | | |")
+                lines.append(f"| {r['crystal']} | failed: {r['error'][:80]} | | | | | | | | | | |")
                 continue
             q = ", ".join(f"{k} {v:+.3f}" for k, v in _per_element(r).items())
             mp = f"{MP_GAP[r['crystal']][1]:.3f} ({MP_GAP[r['crystal']][0]})" if r["crystal"] in MP_GAP else "–"
             ig = ", ".join(f"{k} {v:+.2f}" for k, v in ISSUE_GPAW.get(r["crystal"], {}).items()) or "–"
             ip = ", ".join(f"{k} {v:+.2f}" for k, v in ISSUE_PYSCF.get(r["crystal"], {}).items()) or "–"
-            lines.append(f"| {r['crystal']} | {q} | {r['charge_residual']:.1e} | {r['band_gap']:.3f} | {r['is_metal']} | "
+            lines.append(f"| {r['crystal']} | {q} | {_spread(r):.3f} | {r['charge_residual']:.1e} | {r['band_gap']:.3f} | {r['is_metal']} | "
                          f"{r['spin_polarized']} | {PUBLISHED.get(r['crystal'], 'not found')} | {mp} | {ig} | {ip} | {r['seconds']:.0f} |")
         lines.append("")
     lines += _corpus_gap_table()

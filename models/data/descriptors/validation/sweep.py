@@ -16,20 +16,20 @@ from models.data.descriptors.settings import DFTSettings
 from models.data.descriptors.validation.crystals import known_crystal
 
 HERE = Path(__file__).resolve().parent
-REFERENCE = DFTSettings(basis="dzp", kpt_length=16.0, h=0.15)
+REFERENCE = DFTSettings(basis="dzp", kpt_length=16.0, h=0.15, gridrefinement=2)
 # Finer Bader grid at a fine SCF grid: the check for SrTiO3, whose Ti charge moves most with the grid.
 FINE_GRID = DFTSettings(basis="dzp", kpt_length=12.0, h=0.15, gridrefinement=4)
 VARIANTS = [  # the candidates for production first, the converged reference last
-    DFTSettings(basis="dzp", kpt_length=12.0, h=0.2),
+    DFTSettings(basis="dzp", kpt_length=12.0, h=0.2, gridrefinement=2),
     DFTSettings(basis="dzp", kpt_length=12.0, h=0.2, gridrefinement=4),
     DFTSettings(basis="dzp", kpt_length=8.0, h=0.2, gridrefinement=4),
     DFTSettings(basis="dzp", kpt_length=8.0, h=0.25, gridrefinement=4),
     DFTSettings(basis="dzp", kpt_length=12.0, h=0.25, gridrefinement=4),
-    DFTSettings(basis="dzp", kpt_length=8.0, h=0.2),
-    DFTSettings(basis="szp(dzp)", kpt_length=8.0, h=0.2),
-    DFTSettings(basis="dzp", kpt_length=12.0, h=0.2, engine="new"),
-    DFTSettings(basis="dzp", kpt_length=12.0, h=0.25),
-    DFTSettings(basis="dzp", kpt_length=8.0, h=0.25),
+    DFTSettings(basis="dzp", kpt_length=8.0, h=0.2, gridrefinement=2),
+    DFTSettings(basis="szp(dzp)", kpt_length=8.0, h=0.2, gridrefinement=2),
+    DFTSettings(basis="dzp", kpt_length=12.0, h=0.2, engine="new", gridrefinement=2),
+    DFTSettings(basis="dzp", kpt_length=12.0, h=0.25, gridrefinement=2),
+    DFTSettings(basis="dzp", kpt_length=8.0, h=0.25, gridrefinement=2),
     REFERENCE,
 ]
 
