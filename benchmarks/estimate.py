@@ -34,7 +34,7 @@ def sampling_rates(sampling: dict) -> dict:
         r = v["unconditional"]
         uncond[0] += r["sampling_cpu_seconds"]
         uncond[1] += r["n"] * r["steps"]
-        for r in [v["guided"], v["unconditional"], *v["steps_tradeoff"]]:
+        for r in [v["unconditional"], *v["steps_tradeoff"]]:  # the trade-off includes the guided run
             if "job_cpu_seconds" in r:
                 check[0] += max(r["job_cpu_seconds"] - r["sampling_cpu_seconds"], 0.0)
                 check[1] += r["n"]

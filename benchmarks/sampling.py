@@ -156,11 +156,11 @@ def assemble(variants: list[VariantInfo], s: SamplingSettings, results: dict[str
     for v in variants:
         uncond = results[f"sampling__{v.name}__uncond"]
         guided = results[f"sampling__{v.name}__guided"]
-        tradeoff = []
+        # The step counts plus the model's default (the guided run), whatever it is.
+        tradeoff = [guided]
         for steps in s.steps_sweep:
-            key = f"sampling__{v.name}__guided__steps{steps}"
-            r = results.get(key) or (guided if guided["steps"] == steps else None)
-            if r is not None:
+            r = results.get(f"sampling__{v.name}__guided__steps{steps}")
+            if r is not None and r["steps"] != guided["steps"]:
                 tradeoff.append(r)
         tradeoff.sort(key=lambda r: -r["steps"])
         per_variant.append(

@@ -37,11 +37,20 @@ def chgnet_model():
         return CHGNet.load(verbose=False, use_device="cpu")
 
 
+# CHGNet's graph converter is shared by every caller of ``chgnet_model()``, and chgnet's calculator
+# silently switches it to "warn" on isolated atoms. An atom with no neighbour within 6 Å gives a
+# meaningless energy, so every entry point here sets "error" explicitly: the answer for such a cell
+# must not depend on whether a relaxation happened to run earlier in the process.
+ISOLATED_ATOMS = "error"
+
+
 def static_energy_per_atom(structure: Structure) -> float:
     """CHGNet energy (eV/atom) of ``structure`` as given, without moving any atom."""
+    model = chgnet_model()
+    model.graph_converter.set_isolated_atom_response(ISOLATED_ATOMS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pred = chgnet_model().predict_structure(structure, task="e")
+        pred = model.predict_structure(structure, task="e")
     return float(np.asarray(pred["e"]).reshape(-1)[0])
 
 
@@ -62,7 +71,9 @@ def relax(structure: Structure, fmax: float = 0.1, steps: int = 500) -> Relaxati
 
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        opt = StructOptimizer(model=chgnet_model(), optimizer_class="FIRE", use_device="cpu")
+        opt = StructOptimizer(
+            model=chgnet_model(), optimizer_class="FIRE", use_device="cpu", on_isolated_atoms=ISOLATED_ATOMS
+        )
         out = opt.relax(structure, fmax=fmax, steps=steps, relax_cell=True, verbose=False)
     traj = out["trajectory"]
     n = len(structure)
