@@ -53,7 +53,7 @@ class SamplingSettings:
 
 @dataclass
 class InverseSettings:
-    samples_per_cell: int = 32
+    samples_per_cell: int = 30
     relax_steps: int = 100  # CHGNet FIRE steps (fmax 0.1 eV/Å); most MP-like cells converge far sooner
     guidance: float = 2.0
     gamma_sweep: list[float] = field(default_factory=lambda: [0.0, 1.0, 2.0, 4.0])

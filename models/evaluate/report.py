@@ -154,7 +154,7 @@ def summary_table(rows: list[dict], label_keys: list[str]) -> str:
     """Markdown table of :func:`summary_row` rows; rates in %, every cell states its sample count."""
     err_keys = sorted({k for r in rows for k in r if k.endswith("_mean_abs_error")})
     head = (
-        label_keys + [h for _, h in ROW_COLUMNS] + [k.replace("_mean_abs_error", " |err|") for k in err_keys]
+        label_keys + [h for _, h in ROW_COLUMNS] + [k.replace("_mean_abs_error", " mean abs err") for k in err_keys]
     )
     head += ["compositions", "space groups", "seconds"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
