@@ -89,4 +89,4 @@ def test_summary_rows_make_a_benchmark_table():
     row = summary_row(s, variant="default", target="gap 2")
     md = summary_table([row], ["variant", "target"])
     assert "| default | gap 2 | 4 | 100.0 % | 75.0 % |" in md
-    assert "band_gap |err|" in md
+    assert "band_gap mean abs err" in md

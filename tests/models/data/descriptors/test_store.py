@@ -63,6 +63,7 @@ def test_check_site_order(tmp_path):
         check_site_order(d, ["Cl", "Na"])
 
 
+@pytest.mark.filterwarnings("ignore:Issues encountered while parsing CIF")
 def test_committed_results_match_corpus_site_order():
     """Every stored DFT result must have the corpus CIF's species in the corpus site order."""
     from pymatgen.core import Structure
