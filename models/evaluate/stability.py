@@ -31,6 +31,12 @@ from models.evaluate.chemical_potentials import chemical_potentials
 from models.evaluate.references import load_reference_energies
 
 STABLE_THRESHOLD = 0.1  # eV/atom above hull
+# Building a phase diagram costs ~3x more per extra element (every sub-system's entries and a
+# higher-dimensional hull); the corpus has at most 6 elements per crystal, and a 16-element sample
+# from an undertrained model hung for > 15 min. Beyond this the hull answers "not placed".
+MAX_HULL_ELEMENTS = 8
+# Phase diagrams kept per process; a long-lived worker sees many chemical systems.
+MAX_CACHED_DIAGRAMS = 512
 
 
 class ReferenceHull:
@@ -56,6 +62,11 @@ class ReferenceHull:
     def phase_diagram(self, elements: frozenset[str]) -> PhaseDiagram:
         pd_ = self._pd_cache.get(elements)
         if pd_ is None:
+            if len(elements) > MAX_HULL_ELEMENTS:
+                raise KeyError(
+                    f"{len(elements)}-element chemical system: the reference hull is built for at most "
+                    f"{MAX_HULL_ELEMENTS} elements"
+                )
             missing = sorted(el for el in elements if el not in self.mu)
             if missing:
                 raise KeyError(f"no elemental reference energy for {missing}")
@@ -66,6 +77,8 @@ class ReferenceHull:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 pd_ = PhaseDiagram(entries)
+            if len(self._pd_cache) >= MAX_CACHED_DIAGRAMS:
+                self._pd_cache.pop(next(iter(self._pd_cache)))  # oldest first
             self._pd_cache[elements] = pd_
         return pd_
 

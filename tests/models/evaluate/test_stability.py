@@ -42,6 +42,19 @@ def test_unknown_element_is_a_clear_error(tiny_hull):
         tiny_hull.formation_energy_per_atom("NaO", -3.0)
 
 
+def test_too_many_elements_is_refused_quickly():
+    import time
+
+    from models.evaluate.stability import MAX_HULL_ELEMENTS
+
+    symbols = ["H", "Li", "Be", "B", "C", "N", "O", "F", "Na", "Mg"][: MAX_HULL_ELEMENTS + 1]
+    hull = ReferenceHull(pd.DataFrame(columns=["formula", "n_sites", "energy_per_atom"]), dict.fromkeys(symbols, -1.0))
+    started = time.perf_counter()
+    with pytest.raises(KeyError, match="at most"):
+        hull.e_above_hull("".join(symbols), -1.0)
+    assert time.perf_counter() - started < 1.0
+
+
 def test_relaxation_rmsd_site_by_site():
     a = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     b = a.copy()

@@ -68,7 +68,7 @@ def _corpus_gap_table() -> list[str]:
            f"{(sorted(err)[len(err) // 2]) if err else float('nan'):.3f} eV; metal/non-metal agreement "
            f"{metal_ok}/{len(results)}. Rows marked +U: MP used GGA+U there, so the comparison is not like for like.", "",
            "| material | formula | sites | our gap | MP gap | Δ | MP +U | spin-pol. | Bader range (e) | Σq residual | s |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(results, key=lambda r: r["material_id"]):
         q = r["charges"]
         out.append(f"| {r['material_id']} | {r['formula']} | {r['n_sites']} | {r['band_gap']:.2f} | {r['mp_band_gap']:.2f} | "
