@@ -122,7 +122,7 @@ def _descriptor_tables(mode: DescriptorMode) -> list[tuple[str, dict]]:
             tables.append(("dft", load_dft_descriptors()))
     if mode == "auto":
         try:
-            from models.data.descriptors.store import load_predicted_descriptors
+            from models.data.descriptors.predicted_store import load_predicted_descriptors
         except ImportError:
             load_predicted_descriptors = None  # type: ignore[assignment]
         if load_predicted_descriptors is not None:
@@ -185,3 +185,34 @@ def load_corpus(
 
 def manifest_path() -> Path:
     return MANIFEST_FILE
+
+
+def descriptor_counts() -> dict[str, int]:
+    """How many corpus crystals carry DFT, predicted or no descriptors (the manifest records this)."""
+    ids = set(corpus_frame()["material_id"])
+    counts = {"dft": 0, "predicted": 0, "none": 0}
+    seen: set[str] = set()
+    for name, table in _descriptor_tables("auto"):
+        n = len((set(table) & ids) - seen)
+        counts[name] = n
+        seen |= set(table) & ids
+    counts["none"] = len(ids - seen)
+    return counts
+
+
+def update_manifest_descriptors() -> dict:
+    """Write the current descriptor counts into the corpus manifest (run after DFT/labelling)."""
+    import json
+
+    manifest = json.loads(MANIFEST_FILE.read_text())
+    manifest["descriptors"] = {
+        "counts": descriptor_counts(),
+        "meaning": "dft = GPAW PBE + Bader (models/data/descriptors); predicted = per-site predictor "
+        "trained on the DFT crystals (models/data/descriptors/predictor); none = not yet labelled",
+    }
+    MANIFEST_FILE.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest["descriptors"]
+
+
+if __name__ == "__main__":
+    print(update_manifest_descriptors())

@@ -55,3 +55,9 @@ def test_load_by_id_and_unknown_split() -> None:
     assert e.material_id == mid
     with pytest.raises(ValueError, match="unknown split"):
         corpus.load_corpus(split="training")  # type: ignore[arg-type]
+
+
+def test_descriptor_counts_cover_the_corpus() -> None:
+    counts = corpus.descriptor_counts()
+    assert sum(counts.values()) == len(corpus.corpus_frame())
+    assert set(counts) == {"dft", "predicted", "none"}
