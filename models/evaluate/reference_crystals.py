@@ -16,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 from pymatgen.core import Composition, Structure
 
+from models.data.build_corpus import COLUMNS as CORPUS_COLUMNS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Copies of the shared Materials Project files live in the repo (see models/data/reference/README.md),
 # so evaluation never depends on a folder outside the checkout.
@@ -23,18 +25,8 @@ REFERENCE_DATA = REPO_ROOT / "models" / "data" / "reference"
 MPTS52_CSV = REFERENCE_DATA / "mpts52_val.csv.gz"
 ELEMENTAL_REFS_JSON = REFERENCE_DATA / "2023-02-07-mp-elemental-reference-entries.json.gz"
 
-COLUMNS = [
-    "material_id",
-    "source",
-    "formula",
-    "n_sites",
-    "elements",
-    "band_gap",
-    "formation_energy_per_atom",
-    "e_above_hull",
-    "split",
-    "cif",
-]
+# The corpus' columns minus its space-group label (MPTS-52 rows carry none).
+COLUMNS = [c for c in CORPUS_COLUMNS if c != "spacegroup"]
 
 
 def reduced_formula(cif_or_formula: str) -> str:
@@ -46,7 +38,7 @@ def reference_frame() -> pd.DataFrame:
     """Corpus rows + MPTS-52 rows missing from the corpus; ``formula`` is the reduced formula."""
     from models.data.corpus import corpus_frame
 
-    corpus = corpus_frame()[COLUMNS[:-2] + ["split", "cif"]].copy()
+    corpus = corpus_frame()[COLUMNS].copy()
     if not MPTS52_CSV.exists():
         raise FileNotFoundError(f"MPTS-52 table not found at {MPTS52_CSV} (reference data missing from the checkout?)")
     mpts = pd.read_csv(MPTS52_CSV)
