@@ -25,7 +25,7 @@ from models.data.descriptor_spec import DOS_BINS, DOS_ENERGIES, DOS_NORM
 from models.data.descriptors.atomic_dos import site_dos, site_state_weights
 from models.data.descriptors.bader import bader_net_charges
 from models.data.descriptors.band_gap import band_edges
-from models.data.descriptors.magnetism import initial_moments
+from models.data.descriptors.magnetism import feasible_initial_moments, initial_moments
 from models.data.descriptors.settings import DEFAULT_SETTINGS, DFTSettings
 
 
@@ -106,6 +106,8 @@ def run_crystal(
         raise ValueError("disordered structures are not supported")
     kgrid = settings.kpoint_grid(atoms.cell[:])
     magmoms = initial_moments(symbols, settings.spin_policy)
+    if magmoms is not None:
+        magmoms = feasible_initial_moments(symbols, magmoms, settings.xc, settings.basis)
     params: dict[str, Any] = dict(
         mode="lcao",
         basis=settings.basis,

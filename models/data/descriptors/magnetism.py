@@ -20,6 +20,7 @@ Charges are Bader charges of the total (spin-summed) density; the DOS is spin-su
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 MAGNETIC_ELEMENTS: frozenset[str] = frozenset(
     "V Cr Mn Fe Co Ni Ce Pr Nd Pm Sm Eu Gd Tb Dy Ho Er Tm Yb U Np Pu".split()
@@ -46,3 +47,41 @@ def initial_moments(symbols: Sequence[str], policy: str) -> list[float] | None:
     if not any(s in MAGNETIC_ELEMENTS for s in symbols):
         return None
     return [INITIAL_MOMENT.get(s, DEFAULT_F_MOMENT) if s in MAGNETIC_ELEMENTS else 0.0 for s in symbols]
+
+
+def largest_feasible_moment(symbol: str, moment: float, xc: str = "PBE", basis: str = "dzp") -> float:
+    """``moment`` lowered (in steps of 1 μB) until GPAW can place it in the atom's basis functions.
+
+    Why: GPAW builds its starting density from atomic occupations restricted to the orbitals the LCAO
+    basis holds. Fe's 8-valence-electron PBE setup with the dzp basis can hold at most 4 μB (4s¹3d⁵ up,
+    3d² down), so MP's ferromagnetic start of 5 μB fails at once with "Bad basis for Fe" — every Fe
+    crystal would be lost. The clamp keeps the start as ferromagnetic as the basis allows; the SCF then
+    finds the moment itself, as before.
+    """
+    return _largest_feasible_moment(symbol, float(moment), xc, basis)
+
+
+@lru_cache(maxsize=256)
+def _largest_feasible_moment(symbol: str, moment: float, xc: str, basis: str) -> float:
+    from gpaw.basis_data import Basis
+    from gpaw.setup import create_setup
+
+    setup = create_setup(symbol, xc, basis=Basis.find(symbol, basis))
+    m = moment
+    while m > 0:
+        try:
+            setup.calculate_initial_occupation_numbers(m, False, 0, 2)
+            return m
+        except ValueError:
+            m = max(m - 1.0, 0.0)
+    return 0.0
+
+
+def feasible_initial_moments(
+    symbols: Sequence[str], moments: Sequence[float], xc: str, basis: str
+) -> list[float]:
+    """Apply :func:`largest_feasible_moment` per site (sites at 0 stay 0)."""
+    return [
+        largest_feasible_moment(s, m, xc, basis) if m > 0 else 0.0
+        for s, m in zip(symbols, moments, strict=True)
+    ]
