@@ -46,8 +46,8 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-@pytest.mark.dft
-def test_killed_runner_takes_its_child_down_and_restarts(tmp_path):
+def _start_runner_with_child(tmp_path):
+    """Start the real runner CLI on one tiny crystal and wait until its DFT child exists."""
     cmd = [sys.executable, "-m", "models.data.descriptors", "run", "--limit", "1", "--max-seconds", "120",
            "--kpt-length", "3", "--h", "0.3", "--results-dir", str(tmp_path)]
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -59,6 +59,12 @@ def test_killed_runner_takes_its_child_down_and_restarts(tmp_path):
             break
         time.sleep(0.05)
     assert child is not None, "runner never started its DFT child"
+    return proc, child
+
+
+@pytest.mark.dft
+def test_killed_runner_takes_its_child_down_and_restarts(tmp_path):
+    proc, child = _start_runner_with_child(tmp_path)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     for _ in range(100):
@@ -75,17 +81,7 @@ def test_killed_runner_takes_its_child_down_and_restarts(tmp_path):
 
 @pytest.mark.dft
 def test_sigterm_stops_runner_and_child_at_once(tmp_path):
-    cmd = [sys.executable, "-m", "models.data.descriptors", "run", "--limit", "1", "--max-seconds", "120",
-           "--kpt-length", "3", "--h", "0.3", "--results-dir", str(tmp_path)]
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    child = None
-    for _ in range(300):
-        kids = _children(proc.pid)
-        if kids:
-            child = kids[0]
-            break
-        time.sleep(0.05)
-    assert child is not None
+    proc, child = _start_runner_with_child(tmp_path)
     t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 128 + signal.SIGTERM
