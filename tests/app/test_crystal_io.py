@@ -44,11 +44,9 @@ def test_extxyz_has_charge_and_dos_arrays(nacl):
     assert frame.arrays["dos"].shape == (4, 64) and frame.info["sample_index"] == 3
 
 
-def test_structure_record_sanitises_non_finite_values(nacl):
-    crystal = SimpleNamespace(
-        structure=nacl, charges=np.array([1.0, np.nan, -1.0, -1.0]), dos=np.ones((4, 64))
-    )
-    rec = structure_record(
+def _record(crystal):
+    """structure_record with fixed provenance: these tests are about the crystal's fields only."""
+    return structure_record(
         crystal,
         sample_index=0,
         chunk_index=0,
@@ -58,6 +56,13 @@ def test_structure_record_sanitises_non_finite_values(nacl):
         guidance_scale=2.0,
         steps=10,
     )
+
+
+def test_structure_record_sanitises_non_finite_values(nacl):
+    crystal = SimpleNamespace(
+        structure=nacl, charges=np.array([1.0, np.nan, -1.0, -1.0]), dos=np.ones((4, 64))
+    )
+    rec = _record(crystal)
     assert rec["charges"] == [1.0, None, -1.0, -1.0]
     assert rec["space_group_number"] == 123 or rec["space_group_number"] is not None
     assert rec["elements"] == ["Cl", "Na"] and rec["n_sites"] == 4 and rec["reduced_formula"] == "NaCl"
@@ -67,13 +72,4 @@ def test_structure_record_sanitises_non_finite_values(nacl):
 def test_structure_record_rejects_mismatched_descriptors(nacl):
     crystal = SimpleNamespace(structure=nacl, charges=np.zeros(3), dos=None)
     with pytest.raises(ValueError, match="3 charges for 4 sites"):
-        structure_record(
-            crystal,
-            sample_index=0,
-            chunk_index=0,
-            seed=1,
-            model_name="m",
-            checkpoint_sha256="0" * 64,
-            guidance_scale=2.0,
-            steps=10,
-        )
+        _record(crystal)
