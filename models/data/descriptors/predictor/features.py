@@ -11,6 +11,12 @@ Why a radius graph over periodic images: Bader charges and the atomic DOS are se
 environment; distances to all neighbours within ``CUTOFF`` Å (every periodic image, via pymatgen's
 neighbour list) are invariant to rotation/translation of the cell and to the choice of unit cell, and
 a graph has no site order, so permutation equivariance comes for free.
+
+Why a formal oxidation state per site: a Bader charge tracks the element's oxidation state in *this*
+compound (C is about −2 in SiC but near 0 in a carbide-free intermetallic; N is −3 in Li3N), which a
+per-element mean cannot know. pymatgen's composition-level guess (most probable ICSD oxidation states
+that make the cell neutral) is cheap, needs no DFT, and is 0 for metals and intermetallics, where no
+guess exists. It enters the network as one more site input and through a fitted linear term.
 """
 
 from __future__ import annotations
@@ -106,10 +112,38 @@ class CrystalGraph:
     dst: np.ndarray  # (E,) int64 centre index
     dist: np.ndarray  # (E,) float32 Å
     cutoff: float = CUTOFF  # radius actually used (grows for sparse structures), sets the envelope
+    oxi: np.ndarray | None = None  # (n,) float32 formal oxidation state guess per site (0 when none)
+
+    @property
+    def oxidation(self) -> np.ndarray:
+        return np.zeros(self.n_sites, dtype=np.float32) if self.oxi is None else self.oxi
 
     @property
     def n_sites(self) -> int:
         return int(self.z.shape[0])
+
+
+@lru_cache(maxsize=65536)
+def _oxidation_guess(formula: str) -> tuple[tuple[str, float], ...]:
+    from pymatgen.core import Composition
+
+    comp = Composition(formula)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            guesses = comp.oxi_state_guesses(max_sites=-50)
+    except Exception:  # pymatgen raises on exotic compositions; "no guess" is the honest answer
+        guesses = []
+    if not guesses:
+        return tuple((el, 0.0) for el in comp.get_el_amt_dict())
+    return tuple((el, float(v)) for el, v in guesses[0].items())
+
+
+def formal_oxidation_states(structure: Structure) -> np.ndarray:
+    """(n,) float32: the most probable charge-balanced oxidation state of each site's element (an
+    element's sites share the composition-level average), 0 everywhere when no balanced guess exists."""
+    table = dict(_oxidation_guess(structure.composition.formula))
+    return np.array([table.get(site.specie.symbol, 0.0) for site in structure], dtype=np.float32)
 
 
 def crystal_graph(structure: Structure, cutoff: float = CUTOFF) -> CrystalGraph:
@@ -144,4 +178,5 @@ def crystal_graph(structure: Structure, cutoff: float = CUTOFF) -> CrystalGraph:
         dst=np.asarray(centre, dtype=np.int64),
         dist=np.asarray(dist, dtype=np.float32),
         cutoff=float(r),
+        oxi=formal_oxidation_states(structure),
     )

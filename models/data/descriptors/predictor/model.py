@@ -44,6 +44,7 @@ class ModelConfig:
     n_rbf: int = 32
     cutoff: float = CUTOFF
     neighbour_norm: float = 20.0  # typical envelope-weighted neighbour count within the cutoff
+    use_oxidation: bool = True  # formal oxidation state as a site input and a linear charge term
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,6 +60,7 @@ class GraphBatch:
     dst: torch.Tensor  # (E,)
     dist: torch.Tensor  # (E,)
     edge_cutoff: torch.Tensor  # (E,)
+    oxi: torch.Tensor  # (N,) formal oxidation state guess per site
     n_crystals: int
     n_sites: list[int]
 
@@ -78,6 +80,7 @@ def collate(graphs: list[CrystalGraph]) -> GraphBatch:
         dst=torch.from_numpy(dst).long(),
         dist=torch.from_numpy(dist).float(),
         edge_cutoff=torch.from_numpy(cut).float(),
+        oxi=torch.from_numpy(np.concatenate([g.oxidation for g in graphs])).float(),
         n_crystals=len(graphs),
         n_sites=[g.n_sites for g in graphs],
     )
@@ -109,7 +112,12 @@ class DescriptorNet(nn.Module):
     """structure graph → (charges (N,), dos (N, DOS_BINS)) with neutrality and DOS norm built in."""
 
     def __init__(
-        self, config: ModelConfig, base_charge: np.ndarray | None = None, base_dos: np.ndarray | None = None
+        self,
+        config: ModelConfig,
+        base_charge: np.ndarray | None = None,
+        base_dos: np.ndarray | None = None,
+        base_oxi: np.ndarray | None = None,
+        oxi_slope: float = 0.0,
     ) -> None:
         super().__init__()
         self.config = config
@@ -123,10 +131,17 @@ class DescriptorNet(nn.Module):
         self.register_buffer(
             "base_log_dos", torch.from_numpy(np.log(np.clip(bd, 1e-6, None)).astype(np.float32))
         )
+        bo = np.zeros(MAX_Z + 1, dtype=np.float32) if base_oxi is None else base_oxi.astype(np.float32)
+        # charge ≈ element mean + slope × (oxidation state − the element's mean oxidation state): the
+        # slope is fitted on the training sites (least squares) and then trained with the rest
+        self.register_buffer("base_oxi", torch.from_numpy(np.asarray(bo, dtype=np.float32)))
+        self.oxi_slope = nn.Parameter(
+            torch.tensor(float(oxi_slope) if c.use_oxidation else 0.0), requires_grad=c.use_oxidation
+        )
         self.register_buffer("rbf_centres", torch.linspace(0.0, c.cutoff, c.n_rbf))
         self.register_buffer("energies", torch.from_numpy(DOS_ENERGIES.astype(np.float32)))
         self.rbf_width = c.cutoff / c.n_rbf
-        self.embed_features = nn.Linear(N_ELEMENT_FEATURES, c.hidden)
+        self.embed_features = nn.Linear(N_ELEMENT_FEATURES + int(c.use_oxidation), c.hidden)
         self.embed_element = nn.Embedding(MAX_Z + 1, c.hidden)
         nn.init.zeros_(self.embed_element.weight)
         self.interactions = nn.ModuleList(Interaction(c.hidden, c.n_rbf) for _ in range(c.layers))
@@ -139,7 +154,10 @@ class DescriptorNet(nn.Module):
             nn.init.zeros_(head[-1].bias)
 
     def site_states(self, b: GraphBatch) -> torch.Tensor:
-        h = self.embed_features(self.element_table[b.z]) + self.embed_element(b.z)
+        x = self.element_table[b.z]
+        if self.config.use_oxidation:
+            x = torch.cat([x, 0.25 * b.oxi[:, None]], dim=-1)  # oxidation states span about ±4
+        h = self.embed_features(x) + self.embed_element(b.z)
         d = b.dist
         # Gaussians spread over [0, cutoff]; beyond the (per-crystal) cutoff the envelope is 0.
         rbf = torch.exp(-0.5 * ((d[:, None] - self.rbf_centres[None, :]) / self.rbf_width) ** 2)
@@ -157,7 +175,11 @@ class DescriptorNet(nn.Module):
             / counts[:, None]
         )
         h = torch.cat([h, pooled[b.crystal]], dim=-1)
-        raw = self.base_charge[b.z] + self.charge_head(h).squeeze(-1)
+        raw = (
+            self.base_charge[b.z]
+            + self.oxi_slope * (b.oxi - self.base_oxi[b.z])
+            + self.charge_head(h).squeeze(-1)
+        )
         mean = torch.zeros(b.n_crystals, dtype=raw.dtype).index_add_(0, b.crystal, raw) / counts
         charges = raw - mean[b.crystal]
         logits = self.base_log_dos[b.z] + self.dos_head(h)

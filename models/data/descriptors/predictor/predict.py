@@ -33,8 +33,14 @@ def load_model(asset_dir: Path = ASSET_DIR) -> tuple[DescriptorNet, str]:
         )
     blob = path.read_bytes()
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    model = DescriptorNet(ModelConfig(**ckpt["model_config"]))
-    model.load_state_dict(ckpt["state_dict"])
+    # weights saved before the oxidation-state input existed were trained without it
+    model = DescriptorNet(ModelConfig(**{"use_oxidation": False, **ckpt["model_config"]}))
+    # older weights lack the oxidation-state terms; their neutral values (zeros) come from the model
+    state = {
+        **{k: v for k, v in model.state_dict().items() if k in ("base_oxi", "oxi_slope")},
+        **ckpt["state_dict"],
+    }
+    model.load_state_dict(state)
     model.eval()
     return model, hashlib.sha256(blob).hexdigest()
 

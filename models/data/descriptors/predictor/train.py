@@ -108,6 +108,20 @@ def element_baseline(train: list[LabelledCrystal]) -> tuple[np.ndarray, np.ndarr
     return base_q, normalize_dos(base_d), seen
 
 
+def oxidation_baseline(train: list[LabelledCrystal], base_q: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-Z mean formal oxidation state (MAX_Z+1,) and the least-squares slope of charge residual
+    (charge − element mean) on oxidation-state residual over the training sites."""
+    z = np.concatenate([c.graph.z for c in train])
+    q = np.concatenate([c.charges for c in train])
+    ox = np.concatenate([c.graph.oxidation for c in train]).astype(np.float64)
+    base_o = np.zeros(MAX_Z + 1)
+    for el in np.unique(z):
+        base_o[el] = ox[z == el].mean()
+    dx, dy = ox - base_o[z], q - base_q[z]
+    denom = float((dx**2).sum())
+    return base_o, (float((dx * dy).sum()) / denom if denom > 1e-9 else 0.0)
+
+
 def _targets(crystals: list[LabelledCrystal]) -> tuple[torch.Tensor, torch.Tensor]:
     q = torch.from_numpy(np.concatenate([c.charges for c in crystals])).float()
     d = np.concatenate([c.dos for c in crystals])
@@ -253,7 +267,8 @@ def fit(
     elif not val:
         monitor, stop_on = train, "train loss (fewer than 3 crystals, no val)"
     base_q, base_d, seen = element_baseline(fit_on)
-    model = DescriptorNet(cfg.model, base_q, base_d)
+    base_o, slope = oxidation_baseline(fit_on, base_q)
+    model = DescriptorNet(cfg.model, base_q, base_d, base_o, slope)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     best = (_val_loss(model, monitor, cfg.emd_weight), 0)
     best_state = {k: v.clone() for k, v in model.state_dict().items()}

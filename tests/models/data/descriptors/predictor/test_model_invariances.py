@@ -104,3 +104,21 @@ def test_element_features_are_finite_and_separate_chemistry():
     assert all(np.isfinite(v).all() for v in f.values())
     assert np.linalg.norm(f[11] - f[17]) > 1.0  # Na vs Cl: very different
     assert f[2][-1] == 1.0 and f[8][-1] == 0.0  # missing-electronegativity flag (He)
+
+
+def test_formal_oxidation_states_balance_ionic_cells_and_are_zero_for_metals() -> None:
+    from pymatgen.core import Lattice, Structure
+
+    from models.data.descriptors.predictor.features import formal_oxidation_states
+
+    rock_salt = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    ox = formal_oxidation_states(rock_salt)
+    assert ox.shape == (len(rock_salt),)
+    assert set(ox.tolist()) == {1.0, -1.0}
+    assert abs(float(ox.sum())) < 1e-6
+    copper = Structure(
+        Lattice.cubic(3.61), ["Cu"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    )
+    assert not formal_oxidation_states(copper).any()
