@@ -147,6 +147,7 @@ def ship(out_dir: Path, ship_dir: Path, state: dict) -> None:
         "param_count": state["param_count"],
         "training_crystals": state["stats"]["num_crystals"],
         "descriptor_sites": state["stats"]["descriptor_sites"],
+        "descriptor_provenance": state["stats"].get("descriptor_provenance"),
     }
     tmp = ship_dir / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -186,7 +187,9 @@ def train(config: dict | str | Path, out_dir: Path | str | None = None, max_step
     if max_steps is not None:
         tcfg["max_steps"] = int(max_steps)
     total_steps = int(tcfg["max_steps"])
-    out = Path(out_dir) if out_dir is not None else REPO_ROOT / (tcfg["out_dir"] or f"var/train/{cfg['name']}")
+    out = (
+        Path(out_dir) if out_dir is not None else REPO_ROOT / (tcfg["out_dir"] or f"var/train/{cfg['name']}")
+    )
     out.mkdir(parents=True, exist_ok=True)
     ship_dir = REPO_ROOT / tcfg["ship_dir"] if tcfg.get("ship_dir") else None
     torch.set_num_threads(int(tcfg["num_threads"]))
@@ -238,7 +241,9 @@ def train(config: dict | str | Path, out_dir: Path | str | None = None, max_step
     n_train = len(train_items)
 
     def epoch_order(epoch: int) -> torch.Tensor:
-        return torch.randperm(n_train, generator=torch.Generator().manual_seed(int(cfg["seed"]) * 100003 + epoch))
+        return torch.randperm(
+            n_train, generator=torch.Generator().manual_seed(int(cfg["seed"]) * 100003 + epoch)
+        )
 
     def save_state() -> Path:
         state["epoch_float"] = state["epoch"] + state["position"] / n_train
@@ -330,8 +335,12 @@ def train(config: dict | str | Path, out_dir: Path | str | None = None, max_step
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True, help="variant config, e.g. models/configs/structure_only.yaml")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--config", required=True, help="variant config, e.g. models/configs/structure_only.yaml"
+    )
     parser.add_argument("--out-dir", default=None, help="training state folder (default: training.out_dir)")
     parser.add_argument("--max-steps", type=int, default=None, help="override training.max_steps (total)")
     args = parser.parse_args(argv)

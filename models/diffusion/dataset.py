@@ -79,6 +79,7 @@ def load_crystals(split: str | None, descriptors: str = "none", limit: int | Non
         item["formation_energy_mask"] = fe is not None
         item["raw_charges"] = None if e.charges is None else np.asarray(e.charges, dtype=np.float64)
         item["raw_dos"] = None if e.dos is None else np.asarray(e.dos, dtype=np.float64).reshape(-1, DOS_BINS)
+        item["descriptor_source"] = None if e.descriptor_source is None else str(e.descriptor_source[0])
         items.append(item)
     return items
 
@@ -117,7 +118,29 @@ def compute_stats(items: list[dict], channels: str) -> dict:
         "descriptor_std": std.tolist(),
         "descriptor_sites": int(sum(r.shape[0] for r in rows)),
         "num_crystals": len(items),
+        "descriptor_provenance": descriptor_provenance(items) if dim else None,
     }
+
+
+def descriptor_provenance(items: list[dict]) -> dict:
+    """Where the training descriptors came from, frozen into the checkpoint's stats: how many crystals
+    carry DFT vs predicted vs dummy descriptors and which predicted store (and predictor weights) made
+    the predicted ones, so a shipped variant says exactly which labels it learned."""
+    from collections import Counter
+
+    counts = Counter(str(it.get("descriptor_source")) for it in items)
+    out: dict = {"crystals_by_source": dict(sorted(counts.items()))}
+    if counts.get("predicted"):
+        import hashlib
+
+        from models.data.descriptors.predicted_store import PREDICTED_FILE
+
+        blob = PREDICTED_FILE.read_bytes()
+        with np.load(PREDICTED_FILE, allow_pickle=False) as z:
+            out["predicted_store_sha256"] = hashlib.sha256(blob).hexdigest()
+            out["predictor_sha256"] = str(z["model_sha256"])
+            out["predicted_store_created_utc"] = str(z["created_utc"])
+    return out
 
 
 def attach_descriptors(items: list[dict], channels: str, stats: dict) -> list[dict]:

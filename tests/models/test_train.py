@@ -24,14 +24,18 @@ def _tiny_cfg(**training) -> dict:
     raw = yaml.safe_load(TINY.read_text())
     raw["data"]["limit"] = 8
     raw["data"]["val_limit"] = 4
-    raw["training"].update({"max_steps": 20, "eval_every": 10, "checkpoint_every": 10, "log_every": 5, **training})
+    raw["training"].update(
+        {"max_steps": 20, "eval_every": 10, "checkpoint_every": 10, "log_every": 5, **training}
+    )
     return raw
 
 
 def test_tiny_model_overfits_four_crystals():
     """With the corruption held fixed, the joint loss on four real crystals falls by more than 10x."""
     items = load_crystals("train", "dummy", 4)
-    cfg = load_config({"network": {"hidden": 64, "layers": 2, "fourier_freqs": 6}, "fields": {"descriptors": "charge_dos"}})
+    cfg = load_config(
+        {"network": {"hidden": 64, "layers": 2, "fourier_freqs": 6}, "fields": {"descriptors": "charge_dos"}}
+    )
     stats = compute_stats(items, "charge_dos")
     attach_descriptors(items, "charge_dos", stats)
     torch.manual_seed(0)
@@ -91,10 +95,24 @@ def test_checkpoint_round_trip_and_ship_manifest(tmp_path: Path):
     b = generate(again, 3, seed=5, steps=5)
     assert [c.structure for c in a] == [c.structure for c in b]
     manifest = json.loads((ship / "manifest.json").read_text())
-    assert manifest["files"]["model.pt"]["sha256"] == hashlib.sha256((ship / "model.pt").read_bytes()).hexdigest()
+    assert (
+        manifest["files"]["model.pt"]["sha256"]
+        == hashlib.sha256((ship / "model.pt").read_bytes()).hexdigest()
+    )
     assert manifest["step"] == 20 and (ship / "config.yaml").exists() and (ship / "train_log.csv").exists()
 
 
 def test_unknown_config_key_is_rejected():
     with pytest.raises(ValueError, match="unknown config key"):
         load_config({"network": {"hiddden": 3}})
+
+
+def test_stats_record_where_the_descriptors_came_from():
+    """A shipped variant must say which labels it learned: DFT/predicted counts and the predicted store."""
+    items = load_crystals("train", "auto", 16)
+    prov = compute_stats(items, "charge_dos")["descriptor_provenance"]
+    assert sum(prov["crystals_by_source"].values()) == 16
+    assert set(prov["crystals_by_source"]) <= {"dft", "predicted", "None"}
+    if prov["crystals_by_source"].get("predicted"):
+        assert len(prov["predicted_store_sha256"]) == 64 and len(prov["predictor_sha256"]) == 64
+    assert compute_stats(items, "none")["descriptor_provenance"] is None
