@@ -67,13 +67,13 @@ def _corpus_gap_table() -> list[str]:
            f"{(sum(err) / len(err)) if err else float('nan'):.3f} eV, median "
            f"{(sorted(err)[len(err) // 2]) if err else float('nan'):.3f} eV; metal/non-metal agreement "
            f"{metal_ok}/{len(results)}. Rows marked +U: MP used GGA+U there, so the comparison is not like for like.", "",
-           "Our gap is the smallest gap on the SCF k-mesh (no band-structure path). GPAW's meshes here are "
-           "Γ-centred, so an odd mesh (e.g. 5×5×5) has no point at the zone boundary: an indirect gap whose "
-           "conduction-band minimum sits at X or L comes out too large. That is the probable cause of the "
-           "BeSe outlier (zinc blende, indirect Γ→X gap; 5×5×5 mesh, +1.13 eV; not yet checked with a band "
-           "path) and perhaps of CsAu (3×3×3). "
-           "The site DOS descriptors are unaffected in kind (same mesh for every crystal), only the stated "
-           "gap. Column `k-mesh` lists the mesh.", "",
+           "Our gap is the smallest gap on the SCF k-mesh (no band-structure path); column `k-mesh` lists it. "
+           "The largest like-for-like outliers are BeSe (+1.13 eV) and CsAu (+1.20 eV). For BeSe the mesh is "
+           "not the cause: rerunning the same cell (2026-11-25) with Γ-centred 5×5×5, 6×6×6 and 8×8×8 meshes "
+           "gave 4.03, 3.93 and 3.88 eV (8×8×8 contains X, where the zinc-blende CBM sits). The likely cause is "
+           "the LCAO dzp basis, which describes the empty conduction states less completely than MP's plane "
+           "waves. Bader charges come from the occupied density and do not depend on those states. "
+           "The DOS above the gap does depend on them.", "",
            "| material | formula | sites | our gap | MP gap | Δ | MP +U | spin-pol. | k-mesh | Bader range (e) | Σq residual | s |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(results, key=lambda r: r["material_id"]):
