@@ -1,0 +1,326 @@
+"""The DFT reference of generated descriptors: selection from benchmark caches, resumable DFT runs,
+comparison and report — on synthetic cache files, fabricated DFT outcomes, one regenerated cell of a
+shipped checkpoint and one real (tiny-settings) GPAW + Bader run of a 2-atom cell."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from benchmarks import dft_reference as dr
+from models.data.descriptor_spec import DOS_BINS, DOS_ENERGIES
+from models.data.descriptors.settings import DFTSettings
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+TINY = DFTSettings(basis="dzp", kpt_length=3.0, h=0.3)  # the DFT runner tests' tiny settings
+SETUPS = frozenset("Na Cl Mg O Al N K Br".split())  # "Th" has no PAW setup in gpaw-data
+
+
+def _rocksalt(a: str, b: str, lat: float) -> Structure:
+    h = lat / 2
+    return Structure(Lattice([[0, h, h], [h, 0, h], [h, h, 0]]), [a, b], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def _wurtzite_aln() -> Structure:
+    return Structure(
+        Lattice.hexagonal(3.11, 4.98),
+        ["Al", "Al", "N", "N"],
+        [[1 / 3, 2 / 3, 0], [2 / 3, 1 / 3, 0.5], [1 / 3, 2 / 3, 0.38], [2 / 3, 1 / 3, 0.88]],
+    )
+
+
+def _dos(n: int, centre: float = 0.0) -> list[list[float]]:
+    rows = np.exp(-0.5 * ((DOS_ENERGIES - centre) / 1.5) ** 2)
+    rows = rows / np.trapezoid(rows, DOS_ENERGIES)
+    return [rows.tolist()] * n
+
+
+def _rec(
+    i: int,
+    s: Structure,
+    *,
+    stable=True,
+    valid=True,
+    e_hull=0.0,
+    gap=3.0,
+    dup=None,
+    charges=None,
+    as_dict=False,
+) -> dict:
+    return {
+        "name": f"sample_{i:04d}",
+        "formula": s.composition.reduced_formula,
+        "n_sites": len(s),
+        "volume": s.volume,
+        "valid": valid,
+        "stable": stable,
+        "e_above_hull": e_hull,
+        "band_gap": gap,
+        "duplicate_of": dup,
+        **({"structure": s.as_dict()} if as_dict else {"cif": s.to(fmt="cif")}),
+        "charges": charges if charges is not None else [0.0] * len(s),
+        "dos": _dos(len(s)),
+    }
+
+
+def _write_cell(cache: Path, stem: str, records: list[dict], fingerprint: str) -> None:
+    cache.mkdir(parents=True, exist_ok=True)
+    result = {"target": None, "guidance": 0.0, "n": len(records), "seed": 0, "steps": 80, "records": records}
+    (cache / f"{stem}.json").write_text(
+        json.dumps({"fingerprint": fingerprint, "key": stem, "result": result})
+    )
+
+
+@pytest.fixture()
+def bench(tmp_path) -> Path:
+    """Two cells of a charge-generating variant: cheap and costly stable crystals, and every way to drop one."""
+    nacl, om = _rocksalt("Na", "Cl", 5.64), _rocksalt("O", "Mg", 4.21)
+    kbr, th = _rocksalt("K", "Br", 6.6), _rocksalt("Th", "O", 5.6)
+    cell_a = [
+        _rec(0, _wurtzite_aln(), gap=4.0),  # 4 sites, gapped: cost 4·16·... > NaCl
+        _rec(1, nacl, gap=5.0, charges=[0.9, -0.7]),  # cheapest
+        _rec(2, om, gap=0.0, charges=[-1.1, 1.3], as_dict=True),  # metal by the predictor: ×3; O listed first
+        _rec(3, kbr, stable=False, e_hull=0.5),  # unstable
+        _rec(4, kbr, valid=False),  # invalid
+        _rec(5, kbr, e_hull=0.15),  # flagged stable but above 0.1 eV/atom: not trusted
+        _rec(6, kbr, dup="sample_0001"),  # duplicate within the cell
+        _rec(7, th),  # no GPAW setup for Th
+    ]
+    moved = nacl.copy()
+    moved.translate_sites([0, 1], [0.01, 0.0, 0.0])  # the same crystal, shifted, in another cell; a metal by
+    cell_b = [_rec(0, moved, gap=0.0)]  # the predictor so it costs more and the first cell's copy is kept
+    cache = tmp_path / "bench" / "cache"
+    _write_cell(cache, "inverse__charge_dos__uncond__g2", cell_a, "a" * 64)
+    _write_cell(cache, "inverse__charge_dos__bg_3__g2", cell_b, "b" * 64)
+    _write_cell(cache, "inverse__structure_only__uncond__g2", [_rec(0, kbr)], "c" * 64)  # other variant
+    return tmp_path / "bench"
+
+
+def test_selection_filters_dedups_and_orders_cheapest_first(bench):
+    sel = dr.collect_candidates(bench, "charge_dos", max_crystals=24, setups=SETUPS, regenerate=False)
+    assert [c.formula for c in sel.candidates] == ["NaCl", "MgO", "AlN"]
+    c = sel.counts
+    assert (c["cells"], c["records"], c["stable_valid"], c["without_gpaw_setup"]) == (2, 9, 5, 1)
+    assert c["duplicates_across_cells"] == 1 and c["selected"] == 3
+    nacl = sel.candidates[0]
+    assert nacl.crystal_id.endswith("__sample_0001__" + "a" * 12) and nacl.source == "record"
+    assert nacl.charges.tolist() == [0.9, -0.7] and nacl.dos.shape == (2, DOS_BINS)
+    # the DFT child parses the CIF, which groups sites by species: O-first MgO comes back Mg-first, and
+    # the generated charges must follow their sites
+    mgo = sel.candidates[1]
+    assert [x.specie.symbol for x in mgo.structure] == ["Mg", "O"] and mgo.charges.tolist() == [1.3, -1.1]
+    assert all(dr.cif_keeps_site_order(c.structure) for c in sel.candidates)
+    capped = dr.collect_candidates(bench, "charge_dos", max_crystals=2, setups=SETUPS, regenerate=False)
+    assert [c.formula for c in capped.candidates] == ["NaCl", "MgO"]
+
+
+def test_records_without_structure_and_no_snapshot_are_reported(bench):
+    path = bench / "cache" / "inverse__charge_dos__uncond__g2.json"
+    entry = json.loads(path.read_text())
+    for r in entry["result"]["records"]:
+        r.pop("cif", None), r.pop("structure", None)
+    path.write_text(json.dumps(entry))
+    sel = dr.collect_candidates(bench, "charge_dos", setups=SETUPS)
+    assert [c.formula for c in sel.candidates] == ["NaCl"]  # the other cell still has its structure
+    assert sel.counts["no_structure"] == 3
+    assert any("reproduces the cache fingerprint" in n for n in sel.notes)
+
+
+def _outcome(c: dr.Candidate, ok: bool, settings: DFTSettings, charges=None, **extra) -> dict:
+    rec = {**c.row(), "ok": ok, "settings": settings.model_dump(), "wall_seconds": 12.0}
+    if ok:
+        species = [x.specie.symbol for x in c.structure]
+        rec["dft"] = {
+            "species": species,
+            "charges": charges,
+            "dos": _dos(len(species)),
+            "band_gap": 4.5,
+            "is_metal": False,
+            "seconds": 10.0,
+            "charge_residual": 0.0,
+        }
+    return {**rec, **extra}
+
+
+def test_store_resume_semantics(tmp_path, bench):
+    sel = dr.collect_candidates(bench, "charge_dos", setups=SETUPS, regenerate=False)
+    nacl, mgo = sel.candidates[:2]
+    store = dr.ReferenceStore(tmp_path / "ref" / "charge_dos.jsonl")
+    store.append(_outcome(nacl, True, TINY, [0.8, -0.8]))
+    store.append(_outcome(nacl, False, TINY, reason="timeout"))  # a later failure never hides a success
+    store.append(_outcome(mgo, False, TINY, reason="error"))
+    store.append(_outcome(mgo, True, DFTSettings(), [1.0, -1.0]))  # other settings: not mixed in
+    with store.path.open("a") as fh:
+        fh.write('{"crystal_id": "cut by a ki')
+    latest = store.latest(TINY)
+    assert latest[nacl.crystal_id]["ok"] and not latest[mgo.crystal_id]["ok"] and len(latest) == 2
+    assert set(dr.ReferenceStore(store.path).latest(DFTSettings())) == {mgo.crystal_id}
+
+
+def test_compare_and_report_on_fabricated_dft(tmp_path, bench):
+    from models.data.descriptors.store import ResultWriter
+
+    sel = dr.collect_candidates(bench, "charge_dos", setups=SETUPS, regenerate=False)
+    nacl, mgo, _aln = sel.candidates
+    outcomes = {
+        nacl.crystal_id: _outcome(nacl, True, TINY, [0.8, -0.8]),
+        mgo.crystal_id: _outcome(mgo, False, TINY, reason="timeout", message="killed after 400 s"),
+    }
+    corpus = tmp_path / "corpus_dft"  # the per-element-mean baseline's corpus: Na +0.85, Cl −0.75
+    ResultWriter(corpus).add_result(
+        {
+            "material_id": "mp-x",
+            "species": ["Na", "Cl"],
+            "charges": [0.85, -0.75],
+            "dos": _dos(2, 1.0),
+            "band_gap": 5.0,
+            "is_metal": False,
+            "energy_ev": -6.0,
+            "seconds": 1.0,
+        }
+    )
+    res = dr.compare(sel.candidates, outcomes, baseline_results_dir=corpus)
+    assert (res["n_dft_ok"], res["n_dft_failed"], res["n_pending"]) == (1, 1, 1)
+    assert res["failure_reasons"] == {"timeout": 1} and res["n_sites"] == 2
+    gen, base = res["comparisons"]["generated"], res["comparisons"]["element_mean"]
+    assert gen["charge_mae_e"] == pytest.approx(0.1) and gen["dos_cosine_mean"] == pytest.approx(1.0)
+    assert gen["by_element"]["Na"]["charge_mae_e"] == pytest.approx(0.1)
+    assert base["charge_mae_e"] == pytest.approx(0.05) and base["dos_cosine_mean"] < 0.99
+    pred = res["comparisons"]["predictor"]  # the shipped predictor ran on the same crystal
+    assert pred["n_crystals"] == 1 and 0.0 <= pred["charge_mae_e"] < 2.0 and res["predictor_weights_sha256"]
+    row = next(r for r in res["crystals"] if r["crystal_id"] == nacl.crystal_id)
+    assert row["generated_charge_mae_e"] == pytest.approx(0.1) and row["dft_band_gap"] == 4.5
+
+    store = dr.ReferenceStore(tmp_path / "ref.jsonl")
+    prov = {
+        "git": {"commit": "0123abcd", "dirty": True},
+        "machine": {"nproc": 2, "worker_processes": 1},
+        "command": "python -m benchmarks.dft_reference",
+        "date_start": "d0",
+        "date_end": "d1",
+        "wall_seconds": 5,
+    }
+    payload = dr.build_payload("charge_dos", bench, sel, res, TINY, 400.0, store, prov)
+    json_path, md_path = dr.write_report(payload, tmp_path / "results")
+    md = md_path.read_text()
+    assert "fewer than the 20" in md and "non-production settings" in md and "`0123abcd`" in md
+    assert "| generated by the model | 1 | 2 | 0.100 | 1.000 |" in md
+    assert "| per-element mean of the DFT corpus | 1 | 2 | 0.050 |" in md
+    assert "failed: timeout" in md and "Failures by reason: timeout 1" in md
+    data = json.loads(json_path.read_text())
+    assert data["results"]["comparisons"]["generated"]["charge_mae_e"] == pytest.approx(0.1)
+    assert data["selection"]["counts"]["duplicates_across_cells"] == 1 and not data["dft_settings_production"]
+
+
+def test_regenerated_cell_reproduces_benchmark_crystals(tmp_path):
+    """Records without structures: the cell is re-sampled from the snapshot whose arguments reproduce the
+    cache fingerprint, and each crystal must match its record (a wrong volume drops it)."""
+    from benchmarks.jobs import Job
+    from benchmarks.variants import sha256_file
+    from models.sample import CHECKPOINT_ROOT
+
+    shipped = next(
+        (
+            CHECKPOINT_ROOT / v / "model.pt"
+            for v in ("charge_dos", "dummy", "charge", "dos")
+            if (CHECKPOINT_ROOT / v / "model.pt").exists()
+        ),
+        None,
+    )
+    if shipped is None:
+        pytest.skip("no shipped checkpoint that generates descriptors")
+    snaps = tmp_path / "bench" / "snapshots"
+    snaps.mkdir(parents=True)
+    sha = sha256_file(shipped)
+    snap = snaps / f"charge_dos-{sha[:16]}.pt"
+    shutil.copyfile(shipped, snap)
+    kwargs = {
+        "checkpoint": str(snap),
+        "sha256": sha,
+        "target": {"band_gap": 3.0},
+        "guidance": 2.0,
+        "n": 3,
+        "seed": 0,
+        "steps": 8,
+        "relax_steps": 20,
+        "batch_size": 64,
+    }
+    crystals = dr.regenerate_cell(kwargs)
+    assert crystals[0].charges is not None and crystals[0].dos is not None
+    records = [
+        {**_rec(i, c.structure), "cif": None, "charges": None, "dos": None} for i, c in enumerate(crystals)
+    ]
+    records[2]["volume"] += 1.0
+    stem = "inverse__charge_dos__bg_3__g2"
+    entry = {
+        "fingerprint": Job(stem, dr.CELL_JOB_FN, kwargs).fingerprint(),
+        "key": stem,
+        "result": {
+            **{k: kwargs[k] for k in ("target", "guidance", "n", "seed", "relax_steps")},
+            "steps": 8,
+            "records": records,
+        },
+    }
+    (tmp_path / "bench" / "cache").mkdir()
+    (tmp_path / "bench" / "cache" / f"{stem}.json").write_text(json.dumps(entry))
+    every = {x.specie.symbol for c in crystals for x in c.structure}
+    sel = dr.collect_candidates(tmp_path / "bench", "charge_dos", setups=every)
+    assert sel.counts["regeneration_mismatch"] == 1 and sel.cells[0]["checkpoint_sha256"] == sha
+    got = {c.name: c for c in sel.candidates}
+    assert got and "sample_0002" not in got and all(c.source == "regenerated" for c in got.values())
+    for (
+        name,
+        c,
+    ) in got.items():  # the sampled crystal and its descriptors, in the DFT's (CIF-parsed) site order
+        ref = crystals[int(name[-4:])]
+        perm = dr.cif_site_permutation(ref.structure)
+        assert sorted(perm) == list(range(len(ref.structure)))
+        assert np.allclose(c.charges, ref.charges[perm]) and np.allclose(c.dos, ref.dos[perm])
+        assert np.allclose(c.structure.frac_coords, ref.structure.frac_coords[perm])
+        assert dr.cif_keeps_site_order(c.structure)
+
+
+@pytest.mark.dft
+def test_real_dft_run_end_to_end(tmp_path):
+    pytest.importorskip("gpaw", reason="the DFT extra (gpaw, gpaw-data) is not installed")
+    clna = _rocksalt("Cl", "Na", 5.64)  # sampling order Cl, Na; the DFT result comes back Na, Cl
+    _write_cell(
+        tmp_path / "bench" / "cache",
+        "inverse__charge_dos__uncond__g2",
+        [_rec(0, clna, charges=[-0.5, 0.5])],
+        "d" * 64,
+    )
+    argv = [
+        "--bench-dir",
+        str(tmp_path / "bench"),
+        "--variant",
+        "charge_dos",
+        "--max-seconds",
+        "600",
+        "--out-dir",
+        str(tmp_path / "ref"),
+        "--results",
+        str(tmp_path / "results"),
+    ]
+    assert dr.main(argv, settings=TINY) == 0
+    store = tmp_path / "ref" / "charge_dos.jsonl"
+    lines = store.read_text().splitlines()
+    rec = json.loads(lines[0])
+    assert len(lines) == 1 and rec["ok"], rec.get("message")
+    assert (
+        rec["dft"]["species"] == ["Na", "Cl"]
+        and rec["dft"]["charges"][0] > 0.5 > -0.5 > rec["dft"]["charges"][1]
+    )
+    data = json.loads((tmp_path / "results" / "dft_reference.json").read_text())
+    gen = data["results"]["comparisons"]["generated"]
+    q = rec["dft"]["charges"]
+    assert gen["charge_mae_e"] == pytest.approx((abs(q[0] - 0.5) + abs(q[1] + 0.5)) / 2)
+    assert data["results"]["n_dft_ok"] == 1 and data["results"]["comparisons"]["predictor"]["n_crystals"] == 1
+    assert dr.main(argv, settings=TINY) == 0  # resumed: nothing re-run
+    assert len(store.read_text().splitlines()) == 1
