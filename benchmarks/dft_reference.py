@@ -463,7 +463,7 @@ def run_reference(
     log: Log = _stderr,
 ) -> list[dict]:
     """Run the DFT path on every candidate without a stored outcome; return the new records."""
-    from models.data.descriptors.runner import _ACTIVE_CHILDREN, run_one
+    from models.data.descriptors.runner import kill_active_children, run_one
 
     log_dir = log_dir or store.path.parent / "logs"
     latest = store.latest(settings)
@@ -515,11 +515,7 @@ def run_reference(
 
     def stop(signum, frame):
         """Kill the DFT children in flight (redone on restart) and leave: finished results are fsynced."""
-        for pgid in list(_ACTIVE_CHILDREN):
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_active_children()
         os._exit(128 + signum)
 
     main_thread = threading.current_thread() is threading.main_thread()

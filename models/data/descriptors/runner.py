@@ -37,6 +37,20 @@ LOG_DIR = REPO_ROOT / "var" / "dft_logs"
 _ACTIVE_CHILDREN: set[int] = set()  # process-group ids of DFT children in flight
 
 
+def kill_active_children() -> int:
+    """SIGKILL every DFT child in flight (their crystals are redone on restart); returns how many.
+
+    Used by the signal handlers of the corpus runner and the benchmark's DFT reference: a child's
+    process group also holds GPAW's helpers, so the whole group goes."""
+    pgids = list(_ACTIVE_CHILDREN)
+    for pgid in pgids:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return len(pgids)
+
+
 def load_corpus_table() -> pd.DataFrame:
     """The corpus table via the lead's loader; the committed CSV directly if the loader is absent."""
     try:
@@ -170,11 +184,7 @@ def run(workers: int = 1, max_seconds: float = 900.0, limit: int | None = None, 
         """Kill the crystals in flight (they are redone on restart) and leave at once: every finished
         result is already fsynced, and waiting for the worker threads could take ``max_seconds``."""
         print(f"[runner] signal {signum}: killing {len(_ACTIVE_CHILDREN)} DFT child(ren) and stopping", flush=True)
-        for pgid in list(_ACTIVE_CHILDREN):
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_active_children()
         os._exit(128 + signum)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
