@@ -186,7 +186,7 @@ def recover_cell_kwargs(
 ) -> dict | None:
     """The ``cell_job`` arguments that produced ``entry`` (whose fingerprint hashes them), or None."""
     from benchmarks.jobs import Job
-    from benchmarks.variants import sha256_file
+    from models.hashing import sha256_file
 
     res, fp = entry["result"], entry.get("fingerprint")
     tgt = res.get("target")

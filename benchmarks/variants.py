@@ -7,12 +7,12 @@ reported as a skipped line so a table never silently lacks a row.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.hashing import sha256_file
 from models.sample import CHECKPOINT_ROOT, DEFAULT_ORDER
 
 # Benchmark order: the default (charge+DOS) first, then the two comparisons the issue names first.
@@ -29,14 +29,6 @@ def canonical(name: str) -> str:
     if v not in ALL_VARIANTS:
         raise ValueError(f"unknown variant {name!r}; expected one of {', '.join(ALL_VARIANTS)} or default")
     return v
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass

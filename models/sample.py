@@ -36,6 +36,7 @@ from models.diffusion.batch import NUM_ELEMENTS
 from models.diffusion.build import build_diffusion, build_network
 from models.diffusion.descriptors import CHANNEL_SETS
 from models.diffusion.joint import JointDiffusion, SamplerSettings, SamplingStopped
+from models.hashing import sha256_file
 from models.network.cspnet import CSPNetDenoiser
 
 CHECKPOINT_ROOT = Path(__file__).resolve().parent / "checkpoints"
@@ -116,10 +117,6 @@ def _resolve(name: str) -> Path:
     return CHECKPOINT_ROOT / variant / "model.pt"
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def load_model(name: str = "default", checkpoint: str | Path | None = None, device: str = "cpu") -> LoadedModel:
     """Load a shipped variant by name, or any ``model.pt`` written by ``models.train``."""
     path = Path(checkpoint) if checkpoint is not None else _resolve(name)
@@ -139,7 +136,7 @@ def load_model(name: str = "default", checkpoint: str | Path | None = None, devi
     return LoadedModel(
         name=display,
         checkpoint_path=path.resolve(),
-        checkpoint_sha256=_sha256(path),
+        checkpoint_sha256=sha256_file(path),
         config=cfg,
         default_steps=int(cfg["sampling"]["steps"]),
         network=net,

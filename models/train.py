@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
-import hashlib
 import json
 import math
 import os
@@ -33,6 +32,7 @@ from models.diffusion.batch import collate
 from models.diffusion.build import build_diffusion, build_network, count_parameters, load_config
 from models.diffusion.dataset import attach_descriptors, compute_stats, load_crystals
 from models.diffusion.descriptors import descriptor_dim
+from models.hashing import sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT_FORMAT = "mattergen-e/joint-diffusion-v1"
@@ -68,14 +68,6 @@ def lr_at(step: int, tcfg: dict, max_steps: int) -> float:
     frac = min(1.0, (step - warm) / max(1, max_steps - warm))
     floor = float(tcfg["min_lr_ratio"])
     return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _atomic_save(obj: object, path: Path) -> None:
@@ -134,7 +126,7 @@ def ship(out_dir: Path, ship_dir: Path, state: dict) -> None:
     manifest = {
         "variant": state["config"]["name"],
         "files": {
-            name: {"sha256": _sha256(ship_dir / name), "bytes": (ship_dir / name).stat().st_size}
+            name: {"sha256": sha256_file(ship_dir / name), "bytes": (ship_dir / name).stat().st_size}
             for name in ("model.pt", "config.yaml", "train_log.csv")
             if (ship_dir / name).exists()
         },

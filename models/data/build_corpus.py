@@ -28,6 +28,8 @@ from pathlib import Path
 import pandas as pd
 from pymatgen.core import Structure
 
+from models.hashing import sha256_file
+
 CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
 CORPUS_FILE = CORPUS_DIR / "corpus.csv.gz"
 MANIFEST_FILE = CORPUS_DIR / "manifest.json"
@@ -75,10 +77,6 @@ def split_of(material_id: str) -> str:
     if bucket < 90:
         return "val"
     return "test"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _describe(cif: str) -> tuple[str, int, str]:
@@ -151,7 +149,7 @@ def write(df: pd.DataFrame, shared: Path) -> dict:
         fh.write(buf.getvalue().encode())
     manifest = {
         "file": CORPUS_FILE.name,
-        "sha256": _sha256(CORPUS_FILE),
+        "sha256": sha256_file(CORPUS_FILE),
         "rows": int(len(df)),
         "columns": COLUMNS,
         "units": {"band_gap": "eV (MP, GGA/GGA+U)", "formation_energy_per_atom": "eV/atom (MP)",
@@ -164,7 +162,7 @@ def write(df: pd.DataFrame, shared: Path) -> dict:
             "n_elements": int(len({e for es in df["elements"] for e in es.split()})),
         },
         "sources": {
-            k: {**v, "sha256": _sha256(shared / v["path"])} for k, v in SOURCES.items()
+            k: {**v, "sha256": sha256_file(shared / v["path"])} for k, v in SOURCES.items()
         },
         "licence": "Derived from Materials Project data (CC-BY-4.0); see sources for repository licences.",
     }

@@ -13,7 +13,6 @@ Every site carries its source, so a training run or a user can tell measured fro
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import warnings
 from collections.abc import Iterable
@@ -27,6 +26,7 @@ import pandas as pd
 from pymatgen.core import Structure
 
 from models.data.build_corpus import CORPUS_FILE, MANIFEST_FILE
+from models.hashing import sha256_file
 
 Split = Literal["train", "val", "test"]
 DescriptorMode = Literal["auto", "dft", "none", "dummy"]
@@ -64,7 +64,7 @@ def corpus_frame() -> pd.DataFrame:
 
 
 def corpus_sha256() -> str:
-    return hashlib.sha256(CORPUS_FILE.read_bytes()).hexdigest()
+    return sha256_file(CORPUS_FILE)
 
 
 def _parse(cif: str) -> Structure:

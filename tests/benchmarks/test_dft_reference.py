@@ -222,7 +222,7 @@ def test_regenerated_cell_reproduces_benchmark_crystals(tmp_path):
     """Records without structures: the cell is re-sampled from the snapshot whose arguments reproduce the
     cache fingerprint, and each crystal must match its record (a wrong volume drops it)."""
     from benchmarks.jobs import Job
-    from benchmarks.variants import sha256_file
+    from models.hashing import sha256_file
     from models.sample import CHECKPOINT_ROOT
 
     shipped = next(

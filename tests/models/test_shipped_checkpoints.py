@@ -6,8 +6,7 @@ do not match its manifest, or that stopped short of its budget, would silently b
 read the committed files, so they fail the moment a half-trained or hand-edited checkpoint lands.
 """
 
-import hashlib
-from pathlib import Path
+import json
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ import torch
 import yaml
 
 from models.data.descriptor_spec import DOS_BINS, DOS_ENERGIES
+from models.hashing import sha256_file
 from models.sample import CHECKPOINT_ROOT, generate, list_models, load_model
 
 torch.set_num_threads(1)
@@ -31,13 +31,7 @@ EXPECTED_CHANNELS = {
 MAX_SHIPPED_MB = 15.0
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _manifest(variant: str) -> dict:
-    import json
-
     return json.loads((CHECKPOINT_ROOT / variant / "manifest.json").read_text())
 
 
@@ -56,7 +50,7 @@ def test_files_match_manifest_and_training_is_complete(variant: str):
     for name, meta in manifest["files"].items():
         path = folder / name
         assert path.stat().st_size == meta["bytes"], name
-        assert _sha256(path) == meta["sha256"], f"{variant}/{name} differs from its manifest"
+        assert sha256_file(path) == meta["sha256"], f"{variant}/{name} differs from its manifest"
     assert manifest["step"] == manifest["max_steps"], f"{variant} stopped at {manifest['step']}"
     assert (folder / "model.pt").stat().st_size < MAX_SHIPPED_MB * 1e6
     log_rows = (folder / "train_log.csv").read_text().strip().splitlines()

@@ -17,7 +17,6 @@ few seconds on one core, and ``max_seconds`` caps the run (default 540 s, the ~1
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import time
 import warnings
@@ -31,6 +30,7 @@ from models.data.descriptor_spec import DOS_BINS, DOS_STEP, normalize_dos
 from models.data.descriptors.predictor.features import MAX_Z, CrystalGraph, crystal_graph
 from models.data.descriptors.predictor.metrics import site_errors, summarize
 from models.data.descriptors.predictor.model import DescriptorNet, GraphBatch, ModelConfig, collate
+from models.hashing import sha256_file
 
 ASSET_DIR = Path(__file__).resolve().parents[1] / "predictor_assets"
 WEIGHTS_FILE = "model.pt"
@@ -340,7 +340,7 @@ def save_assets(
     tmp = weights.with_suffix(".tmp")
     torch.save({"format": 1, "model_config": config.model.to_dict(), "state_dict": model.state_dict()}, tmp)
     tmp.replace(weights)
-    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    sha = sha256_file(weights)
     cfg = asdict(config)
     cfg["dos_bins"] = DOS_BINS
     cfg["training_crystals"] = {
