@@ -42,6 +42,9 @@ from pathlib import Path
 
 import numpy as np
 
+from models.data.descriptors.validation.crystals import known_crystal
+from models.data.descriptors.validation.report import per_element_charges
+
 HERE = Path(__file__).resolve().parent
 BOHR = 0.52917721092  # Å
 HARTREE = 27.211386245988  # eV
@@ -49,34 +52,6 @@ HARTREE = 27.211386245988  # eV
 BASIS = "gth-dzvp-molopt-sr"
 PSEUDO = "gth-pbe"
 DEFAULT_CRYSTALS = ["NaCl", "MgO"]  # GaAs works too (--crystals GaAs) but costs several times more
-
-# GPAW production numbers (RESULTS.md, "Known crystals at the production settings"); used only when
-# validation.json cannot be read. Cation charge, gap in eV.
-GPAW_FALLBACK = {
-    "NaCl": {"charges": {"Na": 0.868, "Cl": -0.868}, "band_gap": 4.961},
-    "MgO": {"charges": {"Mg": 1.710, "O": -1.710}, "band_gap": 4.622},
-    "GaAs": {"charges": {"Ga": 0.690, "As": -0.690}, "band_gap": 0.567},
-}
-
-
-def crystal(name: str):
-    """The validation crystal as a pymatgen Structure: the same cell GPAW's production numbers used.
-
-    ``crystals.known_crystal`` gives MgO (a = 4.212 Å), GaAs (5.653 Å) from experiment and NaCl as
-    the corpus cell mp-22862 (MP-relaxed, a = 5.692 Å), which is where GPAW's NaCl numbers come
-    from. If the corpus cannot be read, NaCl falls back to the experimental a = 5.64 Å.
-    """
-    from models.data.descriptors.validation.crystals import known_crystal
-
-    try:
-        return known_crystal(name)
-    except Exception:
-        if name != "NaCl":
-            raise
-        from ase.build import bulk
-        from pymatgen.io.ase import AseAtomsAdaptor
-
-        return AseAtomsAdaptor.get_structure(bulk("NaCl", "rocksalt", a=5.64))
 
 
 def build_cell(
@@ -231,29 +206,14 @@ def run_crystal(
 
 def gpaw_reference() -> dict[str, dict]:
     """GPAW production numbers per crystal (element → mean charge, gap) from ``validation.json``."""
-    try:
-        from models.data.descriptors.settings import DEFAULT_SETTINGS
+    from models.data.descriptors.settings import DEFAULT_SETTINGS
 
-        records = json.loads((HERE / "validation.json").read_text())
-        prod = DEFAULT_SETTINGS.model_dump()
-        out: dict[str, dict] = {}
-        for r in records:
-            if "error" in r or r.get("settings") != prod:
-                continue
-            out[r["crystal"]] = {
-                "charges": _per_element(r["species"], r["charges"]),
-                "band_gap": r["band_gap"],
-            }
-        return out or dict(GPAW_FALLBACK)
-    except Exception:
-        return dict(GPAW_FALLBACK)
-
-
-def _per_element(species: list[str], charges: list[float]) -> dict[str, float]:
-    out: dict[str, list[float]] = {}
-    for s, q in zip(species, charges, strict=True):
-        out.setdefault(s, []).append(q)
-    return {s: float(np.mean(v)) for s, v in out.items()}
+    prod = DEFAULT_SETTINGS.model_dump()
+    return {
+        r["crystal"]: {"charges": per_element_charges(r), "band_gap": r["band_gap"]}
+        for r in json.loads((HERE / "validation.json").read_text())
+        if "error" not in r and r.get("settings") == prod
+    }
 
 
 def _fmt_charges(d: dict[str, float]) -> str:
@@ -270,7 +230,7 @@ def markdown_table(records: list[dict], reference: dict[str, dict]) -> str:
         if "error" in r:
             lines.append(f"| {r['crystal']} | – | – | error: {r['error'][:60]} | | | | | | | |")
             continue
-        ours = _per_element(r["species"], r["charges"])
+        ours = per_element_charges(r)
         ref = reference.get(r["crystal"])
         cation = r["species"][0]
         k = "×".join(str(n) for n in r["settings"]["kmesh"])
@@ -316,7 +276,7 @@ def main() -> None:
     for name in args.crystals:
         try:
             r = run_crystal(
-                crystal(name),
+                known_crystal(name),
                 kmesh=args.kmesh,
                 grid_spacing=args.grid_spacing,
                 basis=args.basis,

@@ -35,20 +35,22 @@ def _key(s: dict) -> str:
     return f"{s['basis']}, L={s['kpt_length']:g} Å, h={s['h']:g} Å, refine×{s['gridrefinement']}, {s['engine']}"
 
 
-def _spread(rec: dict) -> float:
-    """Largest charge difference between sites of the same element (symmetry-equivalent in these
-    cells), i.e. the Bader grid's own noise."""
+def _charges_by_element(rec: dict) -> dict[str, list[float]]:
     by: dict[str, list[float]] = {}
     for sp, q in zip(rec["species"], rec["charges"], strict=True):
         by.setdefault(sp, []).append(q)
-    return max(max(v) - min(v) for v in by.values())
+    return by
 
 
-def _per_element(rec: dict) -> dict[str, float]:
-    out: dict[str, list[float]] = {}
-    for sp, q in zip(rec["species"], rec["charges"], strict=True):
-        out.setdefault(sp, []).append(q)
-    return {sp: sum(v) / len(v) for sp, v in out.items()}
+def _spread(rec: dict) -> float:
+    """Largest charge difference between sites of the same element (symmetry-equivalent in these
+    cells), i.e. the Bader grid's own noise."""
+    return max(max(v) - min(v) for v in _charges_by_element(rec).values())
+
+
+def per_element_charges(rec: dict) -> dict[str, float]:
+    """Mean charge per element of a record with ``species`` and ``charges`` (GPAW or PySCF)."""
+    return {sp: sum(v) / len(v) for sp, v in _charges_by_element(rec).items()}
 
 
 def _corpus_gap_table() -> list[str]:
@@ -62,13 +64,18 @@ def _corpus_gap_table() -> list[str]:
     like = [r for r in results if not mp_used_hubbard_u(r["species"])]
     err = [abs(r["band_gap"] - r["mp_band_gap"]) for r in like]
     metal_ok = sum((r["band_gap"] <= 0) == (r["mp_band_gap"] <= 0) for r in results)
+    worst = sorted(like, key=lambda r: -abs(r["band_gap"] - r["mp_band_gap"]))[:5]
+    outliers = ", ".join(f"{r['formula']} ({r['band_gap'] - r['mp_band_gap']:+.2f} eV)" for r in worst)
     out = ["## Corpus crystals labelled so far: our PBE gap vs MP's gap of the same cell", "",
            f"{len(results)} crystals with an MP gap; like-for-like (MP plain GGA): {len(like)}, mean |Δgap| "
            f"{(sum(err) / len(err)) if err else float('nan'):.3f} eV, median "
            f"{(sorted(err)[len(err) // 2]) if err else float('nan'):.3f} eV; metal/non-metal agreement "
            f"{metal_ok}/{len(results)}. Rows marked +U: MP used GGA+U there, so the comparison is not like for like.", "",
            "Our gap is the smallest gap on the SCF k-mesh (no band-structure path); column `k-mesh` lists it. "
-           "The largest like-for-like outliers are BeSe (+1.13 eV) and CsAu (+1.20 eV). For BeSe the mesh is "
+           f"The largest like-for-like outliers: {outliers}. Lanthanide crystals that come out metallic (e.g. YbO, "
+           "PrOF) are probably a convention difference, not a fault of the run: our PAW setups keep the 4f shell in the valence, "
+           "where plain PBE puts partly filled 4f states at the Fermi level, while MP's lanthanide potentials "
+           "most likely keep the 4f shell frozen in the core. For BeSe the mesh is "
            "not the cause: rerunning the same cell (2026-11-25) with Γ-centred 5×5×5, 6×6×6 and 8×8×8 meshes "
            "gave 4.03, 3.93 and 3.88 eV (8×8×8 contains X, where the zinc-blende CBM sits). The likely cause is "
            "the LCAO dzp basis, which describes the empty conduction states less completely than MP's plane "
@@ -102,7 +109,7 @@ def main() -> None:
             if r["cell"] not in ref and _norm(r["settings"]) == FINE_GRID.model_dump():
                 ref[r["cell"]] = r
         for r in sorted(sweep, key=lambda r: (r["cell"], r["seconds"])):
-            q = ", ".join(f"{k} {v:+.3f}" for k, v in _per_element(r).items())
+            q = ", ".join(f"{k} {v:+.3f}" for k, v in per_element_charges(r).items())
             dq = (max(abs(a - b) for a, b in zip(r["charges"], ref[r["cell"]]["charges"], strict=True))
                   if r["cell"] in ref else float("nan"))
             lines.append(f"| {r['cell']} | {_key(r['settings'])} | {q} | {dq:.3f} | {r['band_gap']:.3f} | {r['seconds']:.0f} |")
@@ -117,7 +124,7 @@ def main() -> None:
             if "error" in r:
                 lines.append(f"| {r['crystal']} | failed: {r['error'][:80]} | | | | | | | | | | |")
                 continue
-            q = ", ".join(f"{k} {v:+.3f}" for k, v in _per_element(r).items())
+            q = ", ".join(f"{k} {v:+.3f}" for k, v in per_element_charges(r).items())
             mp = f"{MP_GAP[r['crystal']][1]:.3f} ({MP_GAP[r['crystal']][0]})" if r["crystal"] in MP_GAP else "–"
             ig = ", ".join(f"{k} {v:+.2f}" for k, v in ISSUE_GPAW.get(r["crystal"], {}).items()) or "–"
             ip = ", ".join(f"{k} {v:+.2f}" for k, v in ISSUE_PYSCF.get(r["crystal"], {}).items()) or "–"

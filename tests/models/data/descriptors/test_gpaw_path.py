@@ -14,16 +14,12 @@ CHARGE_SUM_TOL = 1e-3  # e; Bader basins tile the grid, so only grid-integration
 
 
 @pytest.fixture(scope="module")
-def nacl_result():
-    from ase.build import bulk
-    from pymatgen.io.ase import AseAtomsAdaptor
-
+def nacl_result(nacl_rocksalt):
     from models.data.descriptors.gpaw_path import run_crystal
     from models.data.descriptors.settings import DFTSettings
 
-    structure = AseAtomsAdaptor.get_structure(bulk("NaCl", "rocksalt", a=5.64))
     t0 = time.perf_counter()
-    rec = run_crystal(structure, DFTSettings(**TINY))
+    rec = run_crystal(nacl_rocksalt, DFTSettings(**TINY))
     rec["_wall"] = time.perf_counter() - t0
     return rec
 

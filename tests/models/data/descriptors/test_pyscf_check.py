@@ -19,15 +19,11 @@ CHARGE_SUM_TOL = 0.05  # e; pseudo-valence density on a coarse uniform grid miss
 
 
 @pytest.fixture(scope="module")
-def nacl_result():
-    from ase.build import bulk
-    from pymatgen.io.ase import AseAtomsAdaptor
-
+def nacl_result(nacl_rocksalt):
     from models.data.descriptors.validation.pyscf_check import run_crystal
 
-    structure = AseAtomsAdaptor.get_structure(bulk("NaCl", "rocksalt", a=5.64))
     t0 = time.perf_counter()
-    rec = run_crystal(structure, **TINY)
+    rec = run_crystal(nacl_rocksalt, **TINY)
     rec["_wall"] = time.perf_counter() - t0
     return rec
 
@@ -50,8 +46,8 @@ def test_nacl_pseudo_valence_bader(nacl_result):
 
 @pytest.mark.dft
 def test_markdown_table_compares_with_gpaw(nacl_result):
-    from models.data.descriptors.validation.pyscf_check import GPAW_FALLBACK, markdown_table
+    from models.data.descriptors.validation.pyscf_check import gpaw_reference, markdown_table
 
-    table = markdown_table([{**nacl_result, "crystal": "NaCl"}], GPAW_FALLBACK)
+    table = markdown_table([{**nacl_result, "crystal": "NaCl"}], gpaw_reference())
     row = table.splitlines()[2]
     assert row.startswith("| NaCl | 1×1×1 |") and "Na +0.868" in row and "4.961" in row
