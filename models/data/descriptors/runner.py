@@ -159,14 +159,26 @@ def _fmt_hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
+def measured_seconds(stored: dict[str, dict], failures: list[dict]) -> dict[str, float]:
+    """Seconds each crystal already cost: finished ones as measured, timeouts at their cap (a lower
+    bound that still tells the cost model this kind of crystal is expensive). Errors say nothing about
+    cost and are left out."""
+    out = {f["material_id"]: float(f["max_seconds"]) for f in failures
+           if f.get("reason") == "timeout" and f.get("max_seconds")}
+    out.update({m: float(r["seconds"]) for m, r in stored.items() if r.get("seconds") is not None})
+    return out
+
+
 def run(workers: int = 1, max_seconds: float = 900.0, limit: int | None = None, splits: list[str] | None = None,
         settings: DFTSettings = DEFAULT_SETTINGS, retry_failed: bool = False, memory_gb: float = 8.0,
         max_sites: int | None = None, results_dir: Path = RESULTS_DIR) -> list[Outcome]:
     """Label remaining crystals in order until done, ``limit`` reached, or the process is stopped."""
     df, unsupported = candidate_table(splits, max_sites)
-    order = order_for_labelling(df)
-    done = set(latest_results(results_dir))
-    failed = {f["material_id"] for f in iter_failures(results_dir)} if not retry_failed else set()
+    stored = latest_results(results_dir)
+    failures = list(iter_failures(results_dir))
+    order = order_for_labelling(df, measured_seconds(stored, failures))
+    done = set(stored)
+    failed = {f["material_id"] for f in failures} if not retry_failed else set()
     todo = [m for m in order if m not in done and m not in failed]
     if limit is not None:
         todo = todo[:limit]
