@@ -115,3 +115,30 @@ def test_crystals_with_too_many_elements_are_not_put_on_the_hull():
     assert summary["n"] == 2 and summary["stable_rate"] == 0.0 and summary["success_rate"] == 0.0
     assert summary["structure_valid_rate"] == 1.0
     assert summary["settings"]["max_hull_elements"] == inverse.MAX_HULL_ELEMENTS
+
+
+def test_pooled_rates_count_guided_cells_only_and_compare_to_structure_only(tmp_path, synthetic_cell, synthetic_records):
+    """structure_only: 2 of 4 VSUN per cell; joint: 4 of 4. Pooled over the 7 guided targets → 14/28 vs
+    28/28; the unconditional cell (made all-VSUN for structure_only) must not enter the pool."""
+    s = InverseSettings(samples_per_cell=4)
+    good = [dict(r, valid=True, stable=True, vsun=True) for r in synthetic_records]
+    results = {}
+    for v, recs in (("structure_only", None), ("charge_dos", good)):
+        for t in target_grid():
+            cell_recs = good if (t is None and v == "structure_only") else recs
+            results[inverse._cell_key(v, t, s.guidance)] = synthetic_cell(t, records=cell_recs)
+    variants = [_variant(tmp_path, "structure_only"), _variant(tmp_path, "charge_dos")]
+    grid = inverse.assemble_grid(variants, s, results)
+    pooled = grid["pooled"]
+    base, joint = pooled["variants"]["structure_only"], pooled["variants"]["charge_dos"]
+    assert base["n"] == joint["n"] == 28
+    assert base["vsun"]["k"] == 14 and joint["vsun"]["k"] == 28
+    lo, hi = base["vsun"]["ci95"]
+    assert 0.32 < lo < 0.5 < hi < 0.68  # Wilson interval of 14/28 is [0.326, 0.674]
+    assert joint["vsun"]["ci95"][1] == 1.0 and joint["vsun"]["ci95"][0] < 1.0
+    d = joint["vs_structure_only"]["vsun"]
+    assert abs(d["difference"] - 0.5) < 1e-12 and d["se"] > 0
+    assert "vs_structure_only" not in base
+    md = "\n".join(inverse.markdown({"grid": grid}, s))
+    assert "Pooled over the 7 guided targets" in md
+    assert "| charge_dos | 28 |" in md and "+50.0 ±" in md
