@@ -6,7 +6,8 @@ crystals (the paper: Bader MAE 0.055 e on stable structures). This module wires 
 1. **select** — the stable (valid, E_hull ≤ 0.1 eV/atom on the CHGNet reference hull), within-cell
    unique generated crystals of one variant, from the benchmark's cached inverse cells
    (``<bench-dir>/cache/inverse__<variant>__*.json``); deduplicated across cells (StructureMatcher on the
-   as-sampled cells), only elements with a GPAW setup, cheapest first (``ordering.estimated_cost``);
+   as-sampled cells), only elements with a GPAW setup, cheapest first (``ordering.estimated_cost``), one crystal per
+   composition before any second polymorph (``formulas_first``);
 2. **run** — the corpus DFT path (``runner.run_one``: one capped subprocess per crystal, production
    ``DFTSettings``) on the *as-sampled* structure, because that is the structure the generated charges
    and DOS belong to; every result is appended to ``var/bench/dft_reference/<variant>.jsonl`` at once
@@ -293,6 +294,20 @@ def _cost(s: Structure, rec: dict) -> float:
     )
 
 
+def formulas_first(candidates: list[Candidate]) -> list[Candidate]:
+    """Cheapest crystal of each composition first, then the other polymorphs, each group in cost order.
+
+    Why: the same seed draws related crystals in every cell, so cost order alone picked four Rb2O2 and
+    three CsBaI3 polymorphs among 24; a reference over more chemistries says more about the charges the
+    model generates, and a second polymorph of a formula is only worth DFT once every formula has one."""
+    seen: set[str] = set()
+    first, rest = [], []
+    for c in candidates:
+        (rest if c.formula in seen else first).append(c)
+        seen.add(c.formula)
+    return first + rest
+
+
 def collect_candidates(
     bench_dir: Path,
     variant: str,
@@ -406,7 +421,7 @@ def collect_candidates(
         by_formula[c.formula].append(c)
         kept.append(c)
     counts["unique_candidates"] = len(kept)
-    selected = kept[:max_crystals]
+    selected = formulas_first(kept)[:max_crystals]
     counts["selected"] = len(selected)
     return Selection(selected, dict(counts), cells, notes)
 

@@ -324,3 +324,12 @@ def test_real_dft_run_end_to_end(tmp_path):
     assert data["results"]["n_dft_ok"] == 1 and data["results"]["comparisons"]["predictor"]["n_crystals"] == 1
     assert dr.main(argv, settings=TINY) == 0  # resumed: nothing re-run
     assert len(store.read_text().splitlines()) == 1
+
+
+def test_formulas_first_puts_second_polymorphs_after_every_composition():
+    from types import SimpleNamespace
+
+    pool = [SimpleNamespace(formula=f, i=i) for i, f in enumerate(["Rb2O2", "Rb2O2", "AgF3", "Rb2O2", "CsBaI3", "AgF3"])]
+    ordered = dr.formulas_first(pool)  # type: ignore[arg-type]
+    assert [(c.formula, c.i) for c in ordered] == [
+        ("Rb2O2", 0), ("AgF3", 2), ("CsBaI3", 4), ("Rb2O2", 1), ("Rb2O2", 3), ("AgF3", 5)]
