@@ -1,0 +1,198 @@
+"""``python -m benchmarks.descriptor_consistency`` — generated site descriptors against the descriptor
+pipeline recomputed on the generated structure.
+
+Issue 5's descriptor accuracy has two references. DFT (``benchmarks.dft_reference``) is the truth but
+costs minutes per crystal, so it covers ~20 stable crystals of one variant. This module covers every
+crystal of the γ = 2 grid of every descriptor-generating variant against the shipped descriptor
+predictor — the same pipeline that labelled the training corpus — so it asks: *are the charges and DOS
+the model generates the ones its own structure implies?*
+
+How: the inverse benchmark's cache holds per-crystal records but not the generated descriptors, so each
+cell is sampled again from the snapshot checkpoint with the exact arguments whose hash is the cache
+fingerprint (``dft_reference.recover_cell_kwargs``; sampling is deterministic for a seed), and every
+regenerated crystal must reproduce its record's formula, site count and volume or it is dropped.
+
+Two floors make the numbers readable: the per-element mean of the DFT-labelled corpus (charges that
+know the element but not the structure), and — for the dummy variant — the fact that its descriptors
+are random by construction. A variant whose generated charges sit no closer to the predictor than the
+element means has not learned the structure-specific part.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from benchmarks.dft_reference import (  # noqa: E402
+    DEFAULT_BENCH_DIR,
+    element_mean_baseline,
+    matches_record,
+    recover_cell_kwargs,
+    regenerate_cell,
+)
+from benchmarks.provenance import REPO, git_commit, machine, utc_now  # noqa: E402
+from benchmarks.settings import target_label  # noqa: E402
+from models.evaluate.descriptor_accuracy import descriptor_accuracy  # noqa: E402
+
+DESCRIPTOR_VARIANTS = ("charge_dos", "charge", "dos", "dummy")
+RESULTS_DIR = REPO / "benchmarks" / "results"
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def regenerate_variant(bench_dir: Path, variant: str, guidance: float = 2.0) -> tuple[list[dict], dict]:
+    """[{structure, charges, dos, record, cell}] for every crystal of ``variant``'s γ-grid cells that
+    regenerates faithfully, and counts of what was dropped."""
+    cache, snaps = Path(bench_dir) / "cache", Path(bench_dir) / "snapshots"
+    paths = sorted(p for p in cache.glob(f"inverse__{variant}__*__g{guidance:g}.json"))
+    counts = {"cells": 0, "records": 0, "regenerated": 0, "mismatch": 0, "cells_unrecoverable": 0}
+    out: list[dict] = []
+    sha_cache: dict[Path, str] = {}
+    for path in paths:
+        entry = json.loads(path.read_text())
+        res = entry["result"]
+        counts["cells"] += 1
+        counts["records"] += len(res["records"])
+        kwargs = recover_cell_kwargs(entry, variant, snaps, sha_cache)
+        if kwargs is None:
+            counts["cells_unrecoverable"] += 1
+            _log(f"[desc] {path.name}: no snapshot reproduces the cache fingerprint; skipped")
+            continue
+        t0 = time.perf_counter()
+        crystals = regenerate_cell(kwargs)
+        _log(f"[desc] regenerated {path.name} ({len(crystals)} crystals, {time.perf_counter() - t0:.0f} s)")
+        for rec, c in zip(res["records"], crystals, strict=False):
+            if not matches_record(rec, c.structure):
+                counts["mismatch"] += 1
+                continue
+            counts["regenerated"] += 1
+            out.append({"structure": c.structure, "charges": c.charges, "dos": c.dos, "record": rec,
+                        "cell": target_label(res.get("target"))})
+    return out, counts
+
+
+def consistency(crystals: list[dict], predictor, floor) -> dict:
+    """Generated vs predictor, and the element-mean floor vs predictor, on all crystals and on the
+    stable-valid ones (the crystals a user would keep)."""
+    out = {}
+    subsets = {"all": crystals,
+               "stable_valid": [c for c in crystals if c["record"].get("valid") and c["record"].get("stable")]}
+    for name, cs in subsets.items():
+        structs = [c["structure"] for c in cs]
+        gen = descriptor_accuracy(structs, [c["charges"] for c in cs], [c["dos"] for c in cs], predictor)
+        fl = [floor(s) for s in structs]
+        has_q = any(c["charges"] is not None for c in cs)
+        has_d = any(c["dos"] is not None for c in cs)
+        base = descriptor_accuracy(structs, [f[0] if has_q else None for f in fl],
+                                   [f[1] if has_d else None for f in fl], predictor)
+        out[name] = {"generated": gen, "element_mean_floor": base}
+    return out
+
+
+def _f(x, fmt: str) -> str:
+    return "–" if x is None else fmt.format(x)
+
+
+def markdown(payload: dict) -> str:
+    p = payload["provenance"]
+    lines = [
+        "# Benchmark: generated descriptors vs the descriptor pipeline on the generated structure",
+        "",
+        f"- date: {p['date_start']} → {p['date_end']} (wall {p['wall_seconds']:.0f} s)",
+        f"- git commit: `{p['git']['commit']}`{' (work tree had uncommitted changes)' if p['git'].get('dirty') else ''}",
+        f"- command: `{p['command']}`",
+        f"- reference: shipped descriptor predictor, weights SHA-256 `{payload['predictor_sha256']}`; floor: per-element "
+        f"mean of {payload['floor']['corpus_crystals']} DFT-labelled corpus crystals",
+        "",
+        "Every crystal of each variant's γ = 2 grid (7 targets + unconditional, 30 crystals per cell), sampled "
+        "again from the benchmark's snapshot checkpoint (deterministic; each must reproduce its record's formula, "
+        "site count and volume). Charge MAE in e; DOS cosine = shape similarity of each site's 64-bin DOS "
+        "(1 = identical). *Floor* = per-element DFT means scored the same way: charges that know the element "
+        "but not the structure.",
+        "",
+        "| variant | subset | crystals | sites | charge MAE vs predictor (e) | floor charge MAE (e) | "
+        "DOS cosine vs predictor | floor DOS cosine |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for v, r in payload["variants"].items():
+        for subset in ("all", "stable_valid"):
+            g, b = r["consistency"][subset]["generated"], r["consistency"][subset]["element_mean_floor"]
+            lines.append(
+                f"| {v} | {subset.replace('_', ' ')} | {g['n_crystals']} | {max(g['n_sites_charge'], g['n_sites_dos'])} | "
+                f"{_f(g['charge_mae_e'], '{:.3f}')} | {_f(b['charge_mae_e'], '{:.3f}')} | "
+                f"{_f(g['dos_cosine_mean'], '{:.3f}')} | {_f(b['dos_cosine_mean'], '{:.3f}')} |"
+            )
+    lines += ["", "Regeneration: " + "; ".join(
+        f"{v}: {r['counts']['regenerated']} of {r['counts']['records']} crystals reproduced"
+        + (f", {r['counts']['mismatch']} mismatched" if r["counts"]["mismatch"] else "")
+        for v, r in payload["variants"].items()) + ".", ""]
+    main = payload["variants"].get("charge_dos") or next(iter(payload["variants"].values()), None)
+    if main:
+        by_el = main["consistency"]["all"]["generated"]["by_element"]
+        floor_el = main["consistency"]["all"]["element_mean_floor"]["by_element"]
+        top = sorted(by_el, key=lambda e: -by_el[e]["n_sites"])[:20]
+        name = "charge_dos" if "charge_dos" in payload["variants"] else next(iter(payload["variants"]))
+        lines += [f"## By element ({name}, all crystals; the 20 most frequent elements)", "",
+                  "| element | sites | charge MAE (e) | floor charge MAE (e) | DOS cosine | floor DOS cosine |",
+                  "|---|---|---|---|---|---|"]
+        for el in top:
+            g, b = by_el[el], floor_el.get(el, {})
+            lines.append(f"| {el} | {g['n_sites']} | {_f(g['charge_mae_e'], '{:.3f}')} | "
+                         f"{_f(b.get('charge_mae_e'), '{:.3f}')} | {_f(g['dos_cosine_mean'], '{:.3f}')} | "
+                         f"{_f(b.get('dos_cosine_mean'), '{:.3f}')} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.descriptor_consistency", description=__doc__.split("\n")[0])
+    ap.add_argument("--bench-dir", type=Path, default=DEFAULT_BENCH_DIR)
+    ap.add_argument("--variants", nargs="+", default=list(DESCRIPTOR_VARIANTS), choices=DESCRIPTOR_VARIANTS)
+    ap.add_argument("--results", type=Path, default=RESULTS_DIR)
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    from models.data.descriptors.predictor.predict import load_model, predict_descriptors
+
+    t0, date_start = time.time(), utc_now()
+    _, predictor_sha = load_model()
+    floor, floor_info = element_mean_baseline()
+    variants: dict[str, dict] = {}
+    for v in args.variants:
+        crystals, counts = regenerate_variant(args.bench_dir, v)
+        if not crystals:
+            _log(f"[desc] {v}: no crystals in {args.bench_dir}/cache; skipped")
+            continue
+        variants[v] = {"counts": counts, "consistency": consistency(crystals, predict_descriptors, floor)}
+        g = variants[v]["consistency"]["all"]["generated"]
+        _log(f"[desc] {v}: {g['n_crystals']} crystals, charge MAE {g['charge_mae_e']}, DOS cosine {g['dos_cosine_mean']}")
+    payload = {
+        "suite": "descriptor_consistency",
+        "provenance": {"git": git_commit(), "machine": machine(1, 1), "date_start": date_start, "date_end": utc_now(),
+                       "wall_seconds": round(time.time() - t0, 1),
+                       "command": "python -m benchmarks.descriptor_consistency " + shlex.join(argv or sys.argv[1:])},
+        "predictor_sha256": predictor_sha,
+        "floor": floor_info,
+        "variants": variants,
+    }
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "descriptor_consistency.json").write_text(json.dumps(payload, indent=1, default=float) + "\n")
+    (args.results / "descriptor_consistency.md").write_text(markdown(payload))
+    _log(f"[desc] wrote {args.results}/descriptor_consistency.{{json,md}}")
+    return 0 if variants else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
