@@ -50,6 +50,7 @@ lint: venv
 
 bench: venv
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.descriptor_consistency
 
 bench-quick: venv
 	$(PY) -m benchmarks.run --quick
