@@ -22,6 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CACHE_VERSION = 2  # bump when a job function changes what it computes
+# Address-space cap per worker process. Why: one CHGNet relaxation of a generated crystal grew a worker
+# to 23 GB and the kernel's OOM killer took the whole pool down (2026-12-01, charge variant, 28 of 44
+# cells done). Under the cap the allocation fails inside the worker as MemoryError / RuntimeError,
+# which the evaluation records against that crystal (``stability_error``) instead of losing the run.
+# 9 GB × 2 workers leaves the parent and the OS room on the 24 GB machine; override per run with
+# BENCH_WORKER_MEMORY_GB.
+WORKER_MEMORY_GB = float(os.environ.get("BENCH_WORKER_MEMORY_GB", "9"))
 
 
 @dataclass
@@ -44,8 +51,21 @@ def _set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _call(fn: str, kwargs: dict, threads: int) -> dict:
+def _limit_memory(gb: float) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = int(gb * 2**30)
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    if soft == resource.RLIM_INFINITY or soft > cap:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+
+
+def _call(fn: str, kwargs: dict, threads: int, memory_gb: float | None = None) -> dict:
     _set_threads(threads)
+    if memory_gb:
+        _limit_memory(memory_gb)
     module, name = fn.split(":")
     t0, c0 = time.time(), time.process_time()
     result = getattr(importlib.import_module(module), name)(**kwargs)
@@ -114,13 +134,28 @@ def run_jobs(
             done(job, _call(job.fn, job.kwargs, threads), i)
         return results
     ctx = mp.get_context("spawn")
+    failed: dict[str, str] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        pending = {pool.submit(_call, j.fn, j.kwargs, threads): j for j in todo}
+        pending = {pool.submit(_call, j.fn, j.kwargs, threads, WORKER_MEMORY_GB): j for j in todo}
         finished = 0
         while pending:
             ready, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in ready:
                 job = pending.pop(fut)
                 finished += 1
-                done(job, fut.result(), finished)
+                try:
+                    done(job, fut.result(), finished)
+                except Exception as exc:  # a failed job must not cost the other jobs' results
+                    failed[job.key] = repr(exc)
+                    log(f"[bench] {finished}/{len(todo)} {job.key}: FAILED {exc!r}")
+    if failed:
+        raise JobsFailed(failed)
     return results
+
+
+class JobsFailed(RuntimeError):
+    """Some jobs raised; every other job finished and is cached, so a rerun redoes only these."""
+
+    def __init__(self, failed: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in failed.items()))
+        self.failed = failed

@@ -56,3 +56,27 @@ def test_jobs_are_cached_and_rerun_when_arguments_change(tmp_path):
     assert again["a"]["resumed"] is True and again["a"]["value"] == 9
     changed = run_jobs([Job("a", fn, {"x": 4})], tmp_path, workers=1, log=lambda m: None)
     assert changed["a"]["value"] == 16 and "resumed" not in changed["a"]
+
+
+def allocate(gb: float) -> dict:
+    """A job that needs ``gb`` GB at once (numpy raises MemoryError under the worker's address-space cap)."""
+    import numpy as np
+
+    a = np.ones(int(gb * 2**30 / 8))
+    return {"value": float(a[-1])}
+
+
+def test_worker_memory_cap_fails_one_job_and_keeps_the_others(tmp_path, monkeypatch):
+    """A job that would eat the machine fails alone (JobsFailed names it); the other job is cached."""
+    import pytest
+
+    from benchmarks import jobs
+
+    monkeypatch.setattr(jobs, "WORKER_MEMORY_GB", 2.0)
+    square_fn, alloc_fn = "tests.benchmarks.test_variants:square", "tests.benchmarks.test_variants:allocate"
+    todo = [Job("big", alloc_fn, {"gb": 4.0}), Job("small", square_fn, {"x": 5})]
+    with pytest.raises(jobs.JobsFailed) as err:
+        run_jobs(todo, tmp_path, workers=2, log=lambda m: None)
+    assert list(err.value.failed) == ["big"] and "MemoryError" in err.value.failed["big"]
+    again = run_jobs([Job("small", square_fn, {"x": 5})], tmp_path, workers=1, log=lambda m: None)
+    assert again["small"]["resumed"] is True and again["small"]["value"] == 25
