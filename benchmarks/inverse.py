@@ -440,8 +440,9 @@ def markdown(result: dict, s: InverseSettings) -> list[str]:
         ]
     skipped = [
         f"{r['variant']} / {r['target']} / γ {r['gamma']}: {r['hull_skipped']}"
-        for r in result["grid"]["rows"] + (result.get("sweep") or {}).get("rows", [])
-        if r.get("hull_skipped") and "re-scored" not in str(r["gamma"])
+        for r in result["grid"]["rows"] + [r for r in (result.get("sweep") or {}).get("rows", [])
+                                           if r.get("gamma_value") not in (0.0, s.guidance)]  # γ 0 and 2: grid cells
+        if r.get("hull_skipped")
     ]
     if skipped:
         lines += [

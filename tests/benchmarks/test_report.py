@@ -142,3 +142,20 @@ def test_pooled_rates_count_guided_cells_only_and_compare_to_structure_only(tmp_
     md = "\n".join(inverse.markdown({"grid": grid}, s))
     assert "Pooled over the 7 guided targets" in md
     assert "| charge_dos | 28 |" in md and "+50.0 ±" in md
+
+
+def test_hull_skipped_cells_are_listed_once(tmp_path, synthetic_cell):
+    """The sweep's γ = 2 rows are the grid's cells: a skipped crystal there must not be listed twice."""
+    v = _variant(tmp_path, "charge_dos")
+    s = InverseSettings(samples_per_cell=4)
+    results = {inverse._cell_key(v.name, t, s.guidance): synthetic_cell(t) for t in target_grid()}
+    for t in s.sweep_targets:
+        for g in (1.0, 4.0):
+            results[inverse._cell_key(v.name, t, g)] = synthetic_cell(t, guidance=g)
+    results[inverse._cell_key(v.name, {"band_gap": 3.0}, 2.0)]["hull_skipped"] = 1
+    results[inverse._cell_key(v.name, {"band_gap": 3.0}, 4.0)]["hull_skipped"] = 2
+    grid = inverse.assemble_grid([v], s, results)
+    result = {"grid": grid, "sweep": inverse.assemble_sweep(v, s, results), "sweep_variant_note": "x"}
+    md = "\n".join(inverse.markdown(result, s))
+    assert md.count("charge_dos / band gap 3 eV / γ 2: 1") == 1
+    assert md.count("charge_dos / band gap 3 eV / γ 4: 2") == 1
