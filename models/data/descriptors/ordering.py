@@ -12,7 +12,7 @@ Cost estimate, two stages:
   cap, a lower bound). Why: at 137 crystals the hand-set cost correlated with the measured seconds at
   r = 0.20 (log-log) and the fit explains R² ≈ 0.3 — SCF iteration counts are noisy, but k-points and
   the metal/magnetic flags are real — and the order it gives cut the predicted seconds of the next
-  163 crystals from 16.7k to 8.9k.
+  163 crystals from 18.1k to 8.9k (both priced by the fitted model).
 
 Both are multiplied by (volume per atom / 25 Å³) when that exceeds 1, because the real-space grid
 (SCF and the 4×-refined Bader grid) grows with the volume: a 1-atom Cu cell with 600 Å³ of vacuum
