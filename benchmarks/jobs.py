@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CACHE_VERSION = 2  # bump when a job function changes what it computes
-# Address-space cap per worker process. Why: one CHGNet relaxation of a generated crystal grew a worker
-# to 23 GB and the kernel's OOM killer took the whole pool down (2026-12-01, charge variant, 28 of 44
-# cells done). Under the cap the allocation fails inside the worker as MemoryError / RuntimeError,
+# Address-space cap per worker process. Why: a worker evaluating generated crystals grew to 23 GB and the
+# kernel's OOM killer took the whole pool down (2026-12-01, 28 of 44 inverse cells done; most likely a
+# CHGNet relaxation that collapsed a cell). Under the cap the allocation fails inside the worker as MemoryError / RuntimeError,
 # which the evaluation records against that crystal (``stability_error``) instead of losing the run.
 # 9 GB × 2 workers leaves the parent and the OS room on the 24 GB machine; override per run with
 # BENCH_WORKER_MEMORY_GB.
