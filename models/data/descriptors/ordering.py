@@ -73,13 +73,21 @@ def cell_volume_from_cif(cif: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
+def cell_valence_electrons(formula_counts: dict[str, float], n_sites: int) -> float:
+    """Σ valence electrons over the ``n_sites`` of the cell (the formula scaled to the cell)."""
+    scale = n_sites / sum(formula_counts.values())
+    return sum(valence_electrons(e) * c * scale for e, c in formula_counts.items())
+
+
+def is_metal_by_mp(mp_gap: float | None) -> bool:
+    """Gap 0 or unknown: treated as a metal (more SCF steps)."""
+    return mp_gap is None or bool(pd.isna(mp_gap)) or mp_gap <= 0.0
+
+
 def estimated_cost(elements: list[str], formula_counts: dict[str, float], n_sites: int, mp_gap: float | None,
                    volume: float | None = None) -> float:
-    per_formula_sites = sum(formula_counts.values())
-    scale = n_sites / per_formula_sites
-    n_val = sum(valence_electrons(e) * c * scale for e, c in formula_counts.items())
-    cost = float(n_sites) * n_val * _volume_factor(volume, n_sites)
-    if mp_gap is None or pd.isna(mp_gap) or mp_gap <= 0.0:
+    cost = float(n_sites) * cell_valence_electrons(formula_counts, n_sites) * _volume_factor(volume, n_sites)
+    if is_metal_by_mp(mp_gap):
         cost *= 3.0
     if any(e in MAGNETIC_ELEMENTS for e in elements):
         cost *= 2.0
@@ -104,7 +112,8 @@ def cell_from_cif(cif: str) -> Lattice | None:
     return Lattice.from_parameters(*(float(v) for v in vals))  # type: ignore[arg-type]
 
 
-def cost_features(elements: list[str], formula: str, n_sites: int, mp_gap: float | None, cif: str) -> np.ndarray | None:
+def cost_features(elements: list[str], formula_counts: dict[str, float], n_sites: int, mp_gap: float | None,
+                  cif: str) -> np.ndarray | None:
     """[1, log n_sites, log k-points, log valence electrons, metal, magnetic, lanthanide], or None
     without a cell."""
     from models.data.descriptors.settings import DEFAULT_SETTINGS
@@ -112,12 +121,9 @@ def cost_features(elements: list[str], formula: str, n_sites: int, mp_gap: float
     lattice = cell_from_cif(cif)
     if lattice is None or n_sites <= 0:
         return None
-    counts = Composition(formula).get_el_amt_dict()
-    scale = n_sites / sum(counts.values())
-    n_val = sum(valence_electrons(e) * c * scale for e, c in counts.items())
+    n_val = cell_valence_electrons(formula_counts, n_sites)
     n_k = int(np.prod(DEFAULT_SETTINGS.kpoint_grid(lattice.matrix)))
-    metal = mp_gap is None or pd.isna(mp_gap) or mp_gap <= 0.0
-    return np.array([1.0, np.log(n_sites), np.log(n_k), np.log(max(n_val, 1.0)), float(metal),
+    return np.array([1.0, np.log(n_sites), np.log(n_k), np.log(max(n_val, 1.0)), float(is_metal_by_mp(mp_gap)),
                      float(any(e in MAGNETIC_ELEMENTS for e in elements)), float(any(e in LANTHANIDES for e in elements))])
 
 
@@ -149,9 +155,9 @@ def order_for_labelling(df: pd.DataFrame, measured_seconds: dict[str, float] | N
         cif = row.cif if "cif" in df.columns else ""
         volume = cell_volume_from_cif(cif) if cif else None
         vol_factor[row.material_id] = _volume_factor(volume, int(row.n_sites))
-        heuristic[row.material_id] = estimated_cost(el, Composition(row.formula).get_el_amt_dict(), int(row.n_sites),
-                                                    row.band_gap, volume)
-        feats[row.material_id] = cost_features(el, row.formula, int(row.n_sites), row.band_gap, cif) if cif else None
+        counts = Composition(row.formula).get_el_amt_dict()
+        heuristic[row.material_id] = estimated_cost(el, counts, int(row.n_sites), row.band_gap, volume)
+        feats[row.material_id] = cost_features(el, counts, int(row.n_sites), row.band_gap, cif) if cif else None
     fit_ids = [m for m in elems if m in measured and feats[m] is not None]
     coef = fit_cost_model([feats[m] for m in fit_ids], [measured[m] for m in fit_ids])  # type: ignore[misc]
     if coef is not None and all(f is not None for f in feats.values()):
