@@ -137,12 +137,13 @@ def markdown(payload: dict) -> str:
         f"{v}: {r['counts']['regenerated']} of {r['counts']['records']} crystals reproduced"
         + (f", {r['counts']['mismatch']} mismatched" if r["counts"]["mismatch"] else "")
         for v, r in payload["variants"].items()) + ".", ""]
-    main = payload["variants"].get("charge_dos") or next(iter(payload["variants"].values()), None)
-    if main:
+    variants = payload["variants"]
+    name = "charge_dos" if "charge_dos" in variants else next(iter(variants), None)
+    if name is not None:
+        main = variants[name]
         by_el = main["consistency"]["all"]["generated"]["by_element"]
         floor_el = main["consistency"]["all"]["element_mean_floor"]["by_element"]
         top = sorted(by_el, key=lambda e: -by_el[e]["n_sites"])[:20]
-        name = "charge_dos" if "charge_dos" in payload["variants"] else next(iter(payload["variants"]))
         lines += [f"## By element ({name}, all crystals; the 20 most frequent elements)", "",
                   "| element | sites | charge MAE (e) | floor charge MAE (e) | DOS cosine | floor DOS cosine |",
                   "|---|---|---|---|---|---|"]
