@@ -330,6 +330,7 @@ def calibration_lines() -> list[str]:
     predictor's error, read from the shipped assets so the table is never quoted without them."""
     import json
 
+    from models.evaluate.bandgap import ASSET_DIR as BANDGAP_ASSET_DIR
     from models.evaluate.hull_check import ASSET as HULL_ASSET
 
     lines: list[str] = []
@@ -343,7 +344,7 @@ def calibration_lines() -> list[str]:
             f"{100 * h['fraction_stable_by_our_threshold']:.1f} % pass S. So S is a permissive filter here "
             "(CHGNet was trained on these MP crystals), not a DFT stability claim."
         )
-    metrics = Path(__file__).resolve().parents[1] / "models" / "evaluate" / "assets" / "bandgap" / "metrics.json"
+    metrics = BANDGAP_ASSET_DIR / "metrics.json"
     if metrics.exists():
         m = json.loads(metrics.read_text())["metrics"]["test"]
         lines.append(
