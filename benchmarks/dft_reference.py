@@ -11,7 +11,8 @@ crystals (the paper: Bader MAE 0.055 e on stable structures). This module wires 
 2. **run** — the corpus DFT path (``runner.run_one``: one capped subprocess per crystal, production
    ``DFTSettings``) on the *as-sampled* structure, because that is the structure the generated charges
    and DOS belong to; every result is appended to ``var/bench/dft_reference/<variant>.jsonl`` at once
-   and skipped on restart (failures too, unless ``--retry-failed``);
+   and skipped on restart (failures too, unless ``--retry-failed``); each record carries the CIF and the
+   generated charges and DOS too, so ``--report-only`` works from the store alone when the cache is gone;
 3. **compare** — ``descriptor_accuracy`` with DFT as the reference for (a) the generated descriptors,
    (b) the shipped descriptor predictor, whose labels the model learned from, and (c) a per-element
    mean of the DFT-labelled corpus (the floor any learned descriptor must beat).
@@ -466,6 +467,70 @@ class ReferenceStore:
         return out
 
 
+def generated_descriptors(c: Candidate) -> dict:
+    """The generated charges and DOS as store keys (site order of ``cif``).
+
+    Why in the store: the benchmark cache they come from lives under ``var/`` and may not survive a
+    machine; with them beside the CIF and the DFT result, ``--report-only`` needs nothing else."""
+    return {"charges": c.charges, "dos": c.dos}
+
+
+def backfill_generated(store: ReferenceStore, candidates: list[Candidate], settings: DFTSettings) -> int:
+    """Re-append stored outcomes that predate ``generated_descriptors`` with those keys added.
+
+    Only when the selected candidate is the stored crystal (same id, same CIF), so a regenerated cell
+    that drifted never attaches foreign descriptors. Returns how many records were re-appended."""
+    latest = store.latest(settings)
+    n = 0
+    for c in candidates:
+        rec = latest.get(c.crystal_id)
+        if rec is None or "charges" in rec or (c.charges is None and c.dos is None):
+            continue
+        if rec.get("cif") != c.structure.to(fmt="cif"):
+            continue
+        store.append({**rec, **generated_descriptors(c)})
+        n += 1
+    return n
+
+
+def candidates_from_store(store: ReferenceStore, settings: DFTSettings) -> Selection:
+    """The crystals of every stored outcome, rebuilt from the store alone (no benchmark cache).
+
+    Used by ``--report-only`` when ``<bench-dir>/cache`` is gone: each record holds the as-sampled CIF
+    (site order = DFT order) and, since ``generated_descriptors``, the generated charges and DOS."""
+    out: list[Candidate] = []
+    counts: Counter[str] = Counter()
+    for rec in store.latest(settings).values():
+        counts["stored"] += 1
+        got = structure_from_record(rec)
+        if got is None:
+            counts["no_structure"] += 1
+            continue
+        s, q, d = got
+        if q is None and d is None:
+            counts["without_generated_descriptors"] += 1
+        out.append(
+            Candidate(
+                crystal_id=rec["crystal_id"],
+                cell=rec["cell"],
+                name=rec["name"],
+                formula=rec["formula"],
+                n_sites=len(s),
+                e_above_hull=float(rec["e_above_hull"]),
+                predicted_band_gap=rec.get("predicted_band_gap"),
+                structure=s,
+                charges=q,
+                dos=d,
+                cost=float(rec.get("estimated_cost") or 0.0),
+                source="store",
+            )
+        )
+    out.sort(key=lambda c: (c.cost, c.crystal_id))
+    counts["selected"] = len(out)
+    note = f"no benchmark cache: the crystals and generated descriptors are those stored in {store.path}"
+    return Selection(out, dict(counts), [], [note])
+
+
 def run_reference(
     candidates: list[Candidate],
     store: ReferenceStore,
@@ -499,6 +564,7 @@ def run_reference(
         return {
             **c.row(),
             "cif": cif,
+            **generated_descriptors(c),
             "settings": settings.model_dump(),
             "max_seconds": max_seconds,
             "finished_utc": utc_now(),
@@ -927,7 +993,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.max_crystals < 1 or args.workers < 1 or args.max_seconds <= 0:
         p.error("--max-crystals and --workers must be >= 1, --max-seconds > 0")
-    if not (args.bench_dir / "cache").is_dir():
+    if not (args.bench_dir / "cache").is_dir() and not args.report_only:
         p.error(f"no benchmark cache at {args.bench_dir / 'cache'} (run `python -m benchmarks.run` first)")
     return args
 
@@ -948,7 +1014,16 @@ def main(argv: list[str] | None = None, settings: DFTSettings = DEFAULT_SETTINGS
         + shlex.join(argv if argv is not None else sys.argv[1:]),
         "date_start": date_start,
     }
-    selection = collect_candidates(args.bench_dir, variant, args.max_crystals)
+    store = ReferenceStore(args.out_dir / f"{variant}.jsonl")
+    if (args.bench_dir / "cache").is_dir():
+        selection = collect_candidates(args.bench_dir, variant, args.max_crystals)
+        if (n_back := backfill_generated(store, selection.candidates, settings)):
+            _stderr(f"[dft-ref] added the generated descriptors to {n_back} older stored outcomes")
+    elif store.path.exists():
+        selection = candidates_from_store(store, settings)
+    else:
+        _stderr(f"[dft-ref] neither a benchmark cache in {args.bench_dir} nor a store at {store.path}")
+        return 2
     _stderr(f"[dft-ref] selection: {selection.counts}")
     for n in selection.notes:
         _stderr(f"[dft-ref] note: {n}")
@@ -958,7 +1033,6 @@ def main(argv: list[str] | None = None, settings: DFTSettings = DEFAULT_SETTINGS
                 f"  {c.crystal_id} {c.formula} n={c.n_sites} E_hull {c.e_above_hull:.3f} cost {c.cost:.0f}"
             )
         return 0
-    store = ReferenceStore(args.out_dir / f"{variant}.jsonl")
     if not args.report_only:
         run_reference(
             selection.candidates,

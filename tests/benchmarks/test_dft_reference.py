@@ -322,8 +322,14 @@ def test_real_dft_run_end_to_end(tmp_path):
     q = rec["dft"]["charges"]
     assert gen["charge_mae_e"] == pytest.approx((abs(q[0] - 0.5) + abs(q[1] + 0.5)) / 2)
     assert data["results"]["n_dft_ok"] == 1 and data["results"]["comparisons"]["predictor"]["n_crystals"] == 1
+    assert rec["charges"] == [0.5, -0.5]  # the generated charges, in the DFT (CIF) site order
     assert dr.main(argv, settings=TINY) == 0  # resumed: nothing re-run
     assert len(store.read_text().splitlines()) == 1
+    shutil.rmtree(tmp_path / "bench" / "cache")  # the cache is gone: the report comes from the store
+    (tmp_path / "results" / "dft_reference.json").unlink()
+    assert dr.main([*argv, "--report-only"], settings=TINY) == 0
+    again = json.loads((tmp_path / "results" / "dft_reference.json").read_text())
+    assert again["results"]["comparisons"]["generated"]["charge_mae_e"] == pytest.approx(gen["charge_mae_e"])
 
 
 def test_formulas_first_puts_second_polymorphs_after_every_composition():
@@ -333,3 +339,27 @@ def test_formulas_first_puts_second_polymorphs_after_every_composition():
     ordered = dr.formulas_first(pool)  # type: ignore[arg-type]
     assert [(c.formula, c.i) for c in ordered] == [
         ("Rb2O2", 0), ("AgF3", 2), ("CsBaI3", 4), ("Rb2O2", 1), ("Rb2O2", 3), ("AgF3", 5)]
+
+
+def test_old_outcomes_are_backfilled_and_the_store_alone_rebuilds_the_crystals(tmp_path, bench):
+    """Outcomes written before the store kept generated descriptors get them once, and only when the
+    stored CIF is the selected crystal; the store alone then rebuilds the crystals and descriptors."""
+    sel = dr.collect_candidates(bench, "charge_dos", setups=SETUPS, regenerate=False)
+    nacl, mgo, _aln = sel.candidates
+    store = dr.ReferenceStore(tmp_path / "ref.jsonl")
+    store.append({**_outcome(nacl, True, TINY, [0.8, -0.8]), "cif": nacl.structure.to(fmt="cif")})
+    drifted = mgo.structure.copy()
+    drifted.scale_lattice(mgo.structure.volume * 1.1)  # a regenerated cell that is not the stored one
+    store.append({**_outcome(mgo, True, TINY, [1.2, -1.2]), "cif": drifted.to(fmt="cif")})
+    assert dr.backfill_generated(store, sel.candidates, TINY) == 1
+    assert dr.backfill_generated(store, sel.candidates, TINY) == 0  # idempotent
+    latest = store.latest(TINY)
+    assert latest[nacl.crystal_id]["charges"] == [0.9, -0.7] and "charges" not in latest[mgo.crystal_id]
+
+    rebuilt = dr.candidates_from_store(store, TINY)
+    assert rebuilt.counts == {"stored": 2, "without_generated_descriptors": 1, "selected": 2}
+    by_id = {c.crystal_id: c for c in rebuilt.candidates}
+    assert by_id[nacl.crystal_id].charges.tolist() == [0.9, -0.7] and by_id[mgo.crystal_id].charges is None
+    res = dr.compare(rebuilt.candidates, latest, use_predictor=False)
+    gen = res["comparisons"]["generated"]  # NaCl only: MgO has no generated descriptors to compare
+    assert gen["n_crystals"] == 1 and gen["charge_mae_e"] == pytest.approx(0.1)
