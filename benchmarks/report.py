@@ -69,3 +69,33 @@ def write_suite(out_dir: Path, payload: dict, body_lines: list[str]) -> tuple[Pa
         extra = ["## Plots", ""] + [f"![{Path(p).stem}]({Path(p).name})" for p in payload["plots"]] + [""]
     md_path.write_text("\n".join(header_lines(payload) + body_lines + [""] + extra).rstrip("\n") + "\n")
     return json_path, md_path
+
+
+def rerender(json_path: Path) -> Path:
+    """Write ``<suite>.md`` again from ``<suite>.json`` alone, with the current report code.
+
+    Why: the job cache under ``var/bench`` does not survive every machine, and a report fix (wording, a
+    duplicated line) must not need the hours of jobs behind the numbers; the JSON holds everything the
+    markdown shows. Plots are not redrawn. Returns the markdown path."""
+    from benchmarks import inverse as inverse_suite
+    from benchmarks import sampling as sampling_suite
+    from benchmarks.settings import InverseSettings, SamplingSettings
+
+    payload = json.loads(Path(json_path).read_text())
+    suite = payload["suite"]
+    if suite == "inverse":
+        body = inverse_suite.markdown(payload["results"], InverseSettings(**payload["settings"]))
+    elif suite == "sampling":
+        body = sampling_suite.markdown(payload["results"], SamplingSettings(**payload["settings"]))
+    else:
+        raise ValueError(f"{json_path}: suite {suite!r} has no markdown renderer here")
+    return write_suite(Path(json_path).parent, payload, body)[1]
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+        sys.exit("usage: python -m benchmarks.report RESULT.json [...]  (re-renders RESULT.md)")
+    for arg in sys.argv[1:]:
+        print(f"wrote {rerender(Path(arg))}")

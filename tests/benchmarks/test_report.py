@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks import inverse, sampling
 from benchmarks.report import write_suite
 from benchmarks.settings import InverseSettings, SamplingSettings, target_grid
@@ -159,3 +161,21 @@ def test_hull_skipped_cells_are_listed_once(tmp_path, synthetic_cell):
     md = "\n".join(inverse.markdown(result, s))
     assert md.count("charge_dos / band gap 3 eV / γ 2: 1") == 1
     assert md.count("charge_dos / band gap 3 eV / γ 4: 2") == 1
+
+
+@pytest.mark.parametrize("suite", ["inverse", "sampling"])
+def test_committed_report_is_what_its_json_renders_to(tmp_path, suite):
+    """The markdown a person reads and the JSON behind it never drift: re-rendering the committed JSON
+    with the current report code gives the committed markdown (after a report fix, run
+    ``python -m benchmarks.report benchmarks/results/<suite>.json``), and leaves the JSON as it was."""
+    import shutil
+
+    from benchmarks.report import rerender
+
+    src = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / f"{suite}.json"
+    if not src.exists():
+        pytest.skip(f"no committed {suite} result")
+    shutil.copy(src, tmp_path / src.name)
+    md = rerender(tmp_path / src.name)
+    assert md.read_text() == src.with_suffix(".md").read_text()
+    assert json.loads((tmp_path / src.name).read_text()) == json.loads(src.read_text())
