@@ -84,7 +84,9 @@ def _first_line(text: str | None) -> str:
 class Candidate:
     """One stable generated crystal as sampled, with the descriptors the model generated for it."""
 
-    crystal_id: str  # <cache file stem>__<sample name>__<cache fingerprint[:12]>: a new cell, a new id
+    # <cache file stem>__<sample name>__<cache fingerprint[:12]>__<CIF SHA-256[:8]>: a new cell or a
+    # different crystal under the same job (sampling is deterministic per machine, not across CPUs), a new id
+    crystal_id: str
     cell: str
     name: str
     formula: str
@@ -285,6 +287,17 @@ def cif_keeps_site_order(s: Structure) -> bool:
     return cif_site_permutation(s) == list(range(len(s)))
 
 
+def structure_digest(s: Structure) -> str:
+    """First 8 hex digits of the SHA-256 of the crystal's CIF: the part of its id that says *which* crystal.
+
+    Why: the same checkpoint, seed and job arguments draw different crystals on a different CPU (float
+    summation order in the vectorised kernels; seen between two machines of this project), so the cache
+    fingerprint alone would pair a stored DFT result with a crystal it was never run on."""
+    import hashlib
+
+    return hashlib.sha256(s.to(fmt="cif").encode()).hexdigest()[:8]
+
+
 def _cost(s: Structure, rec: dict) -> float:
     from models.data.descriptors.ordering import estimated_cost
 
@@ -397,7 +410,7 @@ def collect_candidates(
             source = found[r["name"]][3]
             pool.append(
                 Candidate(
-                    crystal_id=f"{path.stem}__{r['name']}__{fp12}",
+                    crystal_id=f"{path.stem}__{r['name']}__{fp12}__{structure_digest(s)}",
                     cell=path.stem,
                     name=r["name"],
                     formula=s.composition.reduced_formula,
@@ -473,24 +486,6 @@ def generated_descriptors(c: Candidate) -> dict:
     Why in the store: the benchmark cache they come from lives under ``var/`` and may not survive a
     machine; with them beside the CIF and the DFT result, ``--report-only`` needs nothing else."""
     return {"charges": c.charges, "dos": c.dos}
-
-
-def backfill_generated(store: ReferenceStore, candidates: list[Candidate], settings: DFTSettings) -> int:
-    """Re-append stored outcomes that predate ``generated_descriptors`` with those keys added.
-
-    Only when the selected candidate is the stored crystal (same id, same CIF), so a regenerated cell
-    that drifted never attaches foreign descriptors. Returns how many records were re-appended."""
-    latest = store.latest(settings)
-    n = 0
-    for c in candidates:
-        rec = latest.get(c.crystal_id)
-        if rec is None or "charges" in rec or (c.charges is None and c.dos is None):
-            continue
-        if rec.get("cif") != c.structure.to(fmt="cif"):
-            continue
-        store.append({**rec, **generated_descriptors(c)})
-        n += 1
-    return n
 
 
 def candidates_from_store(store: ReferenceStore, settings: DFTSettings) -> Selection:
@@ -1017,8 +1012,6 @@ def main(argv: list[str] | None = None, settings: DFTSettings = DEFAULT_SETTINGS
     store = ReferenceStore(args.out_dir / f"{variant}.jsonl")
     if (args.bench_dir / "cache").is_dir():
         selection = collect_candidates(args.bench_dir, variant, args.max_crystals)
-        if (n_back := backfill_generated(store, selection.candidates, settings)):
-            _stderr(f"[dft-ref] added the generated descriptors to {n_back} older stored outcomes")
     elif store.path.exists():
         selection = candidates_from_store(store, settings)
     else:

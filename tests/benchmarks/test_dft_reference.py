@@ -109,7 +109,8 @@ def test_selection_filters_dedups_and_orders_cheapest_first(bench):
     assert (c["cells"], c["records"], c["stable_valid"], c["without_gpaw_setup"]) == (2, 9, 5, 1)
     assert c["duplicates_across_cells"] == 1 and c["selected"] == 3
     nacl = sel.candidates[0]
-    assert nacl.crystal_id.endswith("__sample_0001__" + "a" * 12) and nacl.source == "record"
+    assert nacl.crystal_id.endswith("__sample_0001__" + "a" * 12 + "__" + dr.structure_digest(nacl.structure))
+    assert nacl.source == "record"
     assert nacl.charges.tolist() == [0.9, -0.7] and nacl.dos.shape == (2, DOS_BINS)
     # the DFT child parses the CIF, which groups sites by species: O-first MgO comes back Mg-first, and
     # the generated charges must follow their sites
@@ -341,25 +342,35 @@ def test_formulas_first_puts_second_polymorphs_after_every_composition():
         ("Rb2O2", 0), ("AgF3", 2), ("CsBaI3", 4), ("Rb2O2", 1), ("Rb2O2", 3), ("AgF3", 5)]
 
 
-def test_old_outcomes_are_backfilled_and_the_store_alone_rebuilds_the_crystals(tmp_path, bench):
-    """Outcomes written before the store kept generated descriptors get them once, and only when the
-    stored CIF is the selected crystal; the store alone then rebuilds the crystals and descriptors."""
+def test_the_store_alone_rebuilds_the_crystals_and_their_descriptors(tmp_path, bench):
+    """Without the benchmark cache the report is rebuilt from the store: CIF, generated charges and DOS
+    of each outcome (an outcome from before the store kept them is compared by predictor/floor only)."""
     sel = dr.collect_candidates(bench, "charge_dos", setups=SETUPS, regenerate=False)
     nacl, mgo, _aln = sel.candidates
     store = dr.ReferenceStore(tmp_path / "ref.jsonl")
-    store.append({**_outcome(nacl, True, TINY, [0.8, -0.8]), "cif": nacl.structure.to(fmt="cif")})
-    drifted = mgo.structure.copy()
-    drifted.scale_lattice(mgo.structure.volume * 1.1)  # a regenerated cell that is not the stored one
-    store.append({**_outcome(mgo, True, TINY, [1.2, -1.2]), "cif": drifted.to(fmt="cif")})
-    assert dr.backfill_generated(store, sel.candidates, TINY) == 1
-    assert dr.backfill_generated(store, sel.candidates, TINY) == 0  # idempotent
-    latest = store.latest(TINY)
-    assert latest[nacl.crystal_id]["charges"] == [0.9, -0.7] and "charges" not in latest[mgo.crystal_id]
-
+    new = {"cif": nacl.structure.to(fmt="cif"), **dr.generated_descriptors(nacl)}
+    store.append({**_outcome(nacl, True, TINY, [0.8, -0.8]), **new})
+    store.append({**_outcome(mgo, True, TINY, [1.2, -1.2]), "cif": mgo.structure.to(fmt="cif")})
     rebuilt = dr.candidates_from_store(store, TINY)
     assert rebuilt.counts == {"stored": 2, "without_generated_descriptors": 1, "selected": 2}
     by_id = {c.crystal_id: c for c in rebuilt.candidates}
     assert by_id[nacl.crystal_id].charges.tolist() == [0.9, -0.7] and by_id[mgo.crystal_id].charges is None
-    res = dr.compare(rebuilt.candidates, latest, use_predictor=False)
-    gen = res["comparisons"]["generated"]  # NaCl only: MgO has no generated descriptors to compare
-    assert gen["n_crystals"] == 1 and gen["charge_mae_e"] == pytest.approx(0.1)
+    assert by_id[nacl.crystal_id].dos.shape == (2, DOS_BINS) and by_id[nacl.crystal_id].source == "store"
+    res = dr.compare(rebuilt.candidates, store.latest(TINY), use_predictor=False)
+    gen = res["comparisons"]["generated"]  # NaCl only: MgO's outcome holds no generated descriptors
+    assert res["n_dft_ok"] == 2 and gen["n_crystals"] == 1 and gen["charge_mae_e"] == pytest.approx(0.1)
+
+
+def test_a_different_crystal_under_the_same_job_gets_a_new_id(bench):
+    """A cell regenerated on another CPU may hold other crystals under the same fingerprint and names;
+    their ids differ, so no stored DFT outcome is paired with a crystal it was not run on."""
+    before = dr.collect_candidates(bench, "charge_dos", setups=SETUPS, regenerate=False).candidates[0]
+    path = bench / "cache" / "inverse__charge_dos__uncond__g2.json"
+    entry = json.loads(path.read_text())
+    moved = _rocksalt("Na", "Cl", 5.70)  # same cell, same name, same fingerprint; another lattice
+    entry["result"]["records"][1] = _rec(1, moved, gap=5.0, charges=[0.9, -0.7])
+    path.write_text(json.dumps(entry))
+    after = dr.collect_candidates(bench, "charge_dos", setups=SETUPS, regenerate=False).candidates[0]
+    assert after.formula == before.formula == "NaCl"
+    assert after.crystal_id.rsplit("__", 1)[0] == before.crystal_id.rsplit("__", 1)[0]
+    assert after.crystal_id != before.crystal_id
