@@ -10,7 +10,7 @@ crystals (the paper: Bader MAE 0.055 e on stable structures). This module wires 
    composition before any second polymorph (``formulas_first``);
 2. **run** — the corpus DFT path (``runner.run_one``: one capped subprocess per crystal, production
    ``DFTSettings``) on the *as-sampled* structure, because that is the structure the generated charges
-   and DOS belong to; every result is appended to ``var/bench/dft_reference/<variant>.jsonl`` at once
+   and DOS belong to; every result is appended to ``benchmarks/results/dft_reference_store_<variant>.jsonl`` at once
    and skipped on restart (failures too, unless ``--retry-failed``); each record carries the CIF and the
    generated charges and DOS too, so ``--report-only`` works from the store alone when the cache is gone;
 3. **compare** — ``descriptor_accuracy`` with DFT as the reference for (a) the generated descriptors,
@@ -478,6 +478,16 @@ class ReferenceStore:
             if prev is None or rec["ok"] or not prev["ok"]:
                 out[rec["crystal_id"]] = rec
         return out
+
+
+def default_store_path(results_dir: Path, variant: str) -> Path:
+    """Where a variant's DFT outcomes are appended: beside the report, in the tracked tree.
+
+    Why not under ``var/``: an hour of DFT per 30 crystals is lost if a session ends before the store
+    is copied out of the ignored ``var/`` (it happened once); in the work tree every finished crystal
+    survives as an uncommitted change and the committed copy is always the one the report was built from.
+    """
+    return results_dir / f"dft_reference_store_{variant}.jsonl"
 
 
 def generated_descriptors(c: Candidate) -> dict:
@@ -979,7 +989,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1, help="DFT subprocesses at once (one core each)")
     p.add_argument("--memory-gb", type=float, default=8.0, help="address-space cap per DFT subprocess")
     p.add_argument(
-        "--out-dir", type=Path, default=DEFAULT_OUT_DIR, help="JSONL store of DFT outcomes + GPAW logs"
+        "--out-dir",
+        type=Path,
+        default=DEFAULT_OUT_DIR,
+        help="GPAW logs of failed crystals go to OUT_DIR/logs",
+    )
+    p.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="JSONL store of DFT outcomes (default: results/dft_reference_store_<variant>.jsonl)",
     )
     p.add_argument("--results", type=Path, default=RESULTS_DIR, help="where dft_reference.json/.md go")
     p.add_argument("--retry-failed", action="store_true", help="re-run crystals whose DFT failed")
@@ -1009,7 +1028,7 @@ def main(argv: list[str] | None = None, settings: DFTSettings = DEFAULT_SETTINGS
         + shlex.join(argv if argv is not None else sys.argv[1:]),
         "date_start": date_start,
     }
-    store = ReferenceStore(args.out_dir / f"{variant}.jsonl")
+    store = ReferenceStore(args.store or default_store_path(args.results, variant))
     if (args.bench_dir / "cache").is_dir():
         selection = collect_candidates(args.bench_dir, variant, args.max_crystals)
     elif store.path.exists():

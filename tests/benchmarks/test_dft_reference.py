@@ -310,7 +310,8 @@ def test_real_dft_run_end_to_end(tmp_path):
         str(tmp_path / "results"),
     ]
     assert dr.main(argv, settings=TINY) == 0
-    store = tmp_path / "ref" / "charge_dos.jsonl"
+    store = tmp_path / "results" / "dft_reference_store_charge_dos.jsonl"  # beside the report, tracked
+    assert not (tmp_path / "ref" / "charge_dos.jsonl").exists()
     lines = store.read_text().splitlines()
     rec = json.loads(lines[0])
     assert len(lines) == 1 and rec["ok"], rec.get("message")
@@ -336,10 +337,19 @@ def test_real_dft_run_end_to_end(tmp_path):
 def test_formulas_first_puts_second_polymorphs_after_every_composition():
     from types import SimpleNamespace
 
-    pool = [SimpleNamespace(formula=f, i=i) for i, f in enumerate(["Rb2O2", "Rb2O2", "AgF3", "Rb2O2", "CsBaI3", "AgF3"])]
+    pool = [
+        SimpleNamespace(formula=f, i=i)
+        for i, f in enumerate(["Rb2O2", "Rb2O2", "AgF3", "Rb2O2", "CsBaI3", "AgF3"])
+    ]
     ordered = dr.formulas_first(pool)  # type: ignore[arg-type]
     assert [(c.formula, c.i) for c in ordered] == [
-        ("Rb2O2", 0), ("AgF3", 2), ("CsBaI3", 4), ("Rb2O2", 1), ("Rb2O2", 3), ("AgF3", 5)]
+        ("Rb2O2", 0),
+        ("AgF3", 2),
+        ("CsBaI3", 4),
+        ("Rb2O2", 1),
+        ("Rb2O2", 3),
+        ("AgF3", 5),
+    ]
 
 
 def test_the_store_alone_rebuilds_the_crystals_and_their_descriptors(tmp_path, bench):
