@@ -384,3 +384,27 @@ def test_a_different_crystal_under_the_same_job_gets_a_new_id(bench):
     assert after.formula == before.formula == "NaCl"
     assert after.crystal_id.rsplit("__", 1)[0] == before.crystal_id.rsplit("__", 1)[0]
     assert after.crystal_id != before.crystal_id
+
+
+def test_judge_vs_dft_gap_counts_disagreements():
+    """The judge calling a crystal a 2 eV insulator that DFT finds metallic is counted, not averaged away."""
+    crystals = [
+        {"ok": True, "predicted_band_gap": 2.0, "dft_band_gap": 0.0},  # judge non-metal, DFT metal
+        {"ok": True, "predicted_band_gap": 1.5, "dft_band_gap": 1.75},  # both non-metal
+        {"ok": True, "predicted_band_gap": 0.0, "dft_band_gap": 0.0},  # both metal
+        {"ok": False, "predicted_band_gap": 3.0, "dft_band_gap": None},  # DFT failed: left out
+    ]
+    gap = dr.judge_vs_dft_gap(crystals)
+    assert (gap["n"], gap["dft_metal"], gap["judge_metal"]) == (3, 2, 1)
+    assert (gap["both_nonmetal"], gap["judge_nonmetal_dft_metal"]) == (1, 1)
+    assert gap["mae_ev"] == pytest.approx((2.0 + 0.25 + 0.0) / 3)
+    assert dr.judge_vs_dft_gap([])["n"] == 0
+
+
+def test_committed_report_is_what_its_json_renders_to():
+    """The committed markdown is re-rendered from the committed JSON whenever the report code changes."""
+    results = dr.RESULTS_DIR
+    if not (results / "dft_reference.json").exists():
+        pytest.skip("no committed DFT reference report")
+    payload = json.loads((results / "dft_reference.json").read_text())
+    assert dr.markdown(payload) == (results / "dft_reference.md").read_text()
