@@ -33,7 +33,7 @@ from pymatgen.core import Element, Lattice, Structure
 
 from models.data.descriptor_spec import CHARGE_UNIT, DOS_BINS, DOS_ENERGIES, DOS_UNIT
 from models.diffusion.batch import NUM_ELEMENTS
-from models.diffusion.build import build_diffusion, build_network
+from models.diffusion.build import build_diffusion, build_network, load_config
 from models.diffusion.descriptors import CHANNEL_SETS
 from models.diffusion.joint import JointDiffusion, SamplerSettings, SamplingStopped
 from models.hashing import sha256_file
@@ -125,7 +125,7 @@ def load_model(name: str = "default", checkpoint: str | Path | None = None, devi
     payload = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
         raise ValueError(f"{path} is not a joint-diffusion model checkpoint")
-    cfg, stats = payload["config"], payload["stats"]
+    cfg, stats = load_config(payload["config"]), payload["stats"]  # defaults fill keys older configs lack
     net = build_network(cfg, stats)
     net.load_state_dict({k: v.to("cpu") for k, v in payload["state_dict"].items()})
     net.eval().to(device)
@@ -189,7 +189,9 @@ def _to_crystals(model: LoadedModel, fields) -> list[GeneratedCrystal]:
     lattices = fields.lattice.numpy().astype(np.float64)
     counts = fields.num_atoms.tolist()
     desc = model.diffusion.descriptors
-    charges_all, dos_all = desc.destandardize(fields.descriptors) if desc is not None else (None, None)
+    charges_all, dos_all = (
+        desc.destandardize(fields.descriptors, fields.atom_types, counts) if desc is not None else (None, None)
+    )
     out, start = [], 0
     for i, n in enumerate(counts):
         sl = slice(start, start + n)

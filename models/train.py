@@ -1,14 +1,25 @@
 """Train one variant of the joint diffusion model.
 
     python -m models.train --config models/configs/structure_only.yaml [--max-steps N] [--out-dir DIR]
+    python -m models.train --config models/configs/structure_only.yaml --ship   # export, do not train
 
-Resumable: the full training state (weights, EMA, optimizer, data order position, elapsed time) is
-written atomically to ``<out_dir>/last.pt`` every ``checkpoint_every`` steps; rerunning the same command
-continues from there, and the step budget in the config is a total, not an increment. The EMA weights are
-exported as ``<out_dir>/model.pt`` (what sampling loads) and, when ``training.ship_dir`` is set, copied
-with the config, the training log and a SHA-256 manifest into the shipped-checkpoint folder.
-Logs: ``train_log.csv`` and ``train_log.jsonl`` (train loss per field, validation loss per field on a
-fixed validation subset with fixed noise, learning rate, crystals/s).
+Resumable: the full training state (weights, EMA, optimizer, data order position, elapsed time, best
+validation score) is written atomically to ``<out_dir>/last.pt`` every ``checkpoint_every`` steps.
+``out_dir`` defaults to ``~/.cache/mattergen-e/train/<variant>``, outside the work tree, so a run
+survives a fresh checkout; rerunning the same command continues from there, and the step budget in the
+config is a total, not an increment. If that state is gone but the shipped folder holds a checkpoint of
+the same variant that stopped short of its budget, training continues from its weights (the optimizer
+moments restart, behind a fresh warmup).
+
+Best-checkpoint selection: at every evaluation the EMA weights are scored on a fixed validation subset
+with fixed noise; the EMA weights with the lowest validation *type* loss are kept as ``best.pt`` and
+exported as ``<out_dir>/model.pt`` (what sampling loads). Types are the field that over-fits first; the
+other fields keep improving. ``training.early_stop_evals`` > 0 stops a run after that many evaluations
+without improvement. The shipped folder (``training.ship_dir``) is written only when the budget is
+reached or on ``--ship``, so the repository receives a weights-only checkpoint when someone decides to
+commit one, not every few minutes.
+Logs: ``train_log.csv`` and ``train_log.jsonl`` (train loss per field, validation loss per field,
+learning rate, crystals/s).
 """
 
 from __future__ import annotations
@@ -61,10 +72,18 @@ class EMA:
                 self.shadow[k].copy_(v)
 
 
-def lr_at(step: int, tcfg: dict, max_steps: int) -> float:
+def default_state_dir(name: str) -> Path:
+    """Where a variant's resume state lives: outside the work tree, which a new session lays anew."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "mattergen-e" / "train" / name
+
+
+def lr_at(step: int, tcfg: dict, max_steps: int, restart_step: int = 0) -> float:
     base, warm = float(tcfg["lr"]), int(tcfg["warmup_steps"])
     if step < warm:
         return base * (step + 1) / warm
+    if step - restart_step < warm:  # fresh optimizer moments after a weights-only restart: warm up again
+        return lr_at(step, tcfg, max_steps) * (step - restart_step + 1) / warm
     frac = min(1.0, (step - warm) / max(1, max_steps - warm))
     floor = float(tcfg["min_lr_ratio"])
     return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
@@ -94,12 +113,15 @@ def evaluate(diffusion, net, items: list[dict], batch_size: int, dim: int, seed:
 
 
 def export_model(state: dict, out_dir: Path) -> Path:
-    """Write the EMA weights + config + stats as ``model.pt`` (what ``models.sample`` loads)."""
+    """Write the selected EMA weights + config + stats as ``model.pt`` (what ``models.sample`` loads)."""
+    best = state.get("best") or {}
     payload = {
         "format": CHECKPOINT_FORMAT,
         "config": state["config"],
         "stats": state["stats"],
-        "state_dict": state["ema"],
+        "state_dict": best.get("ema", state["ema"]),
+        "selected_step": best.get("step", state["step"]),
+        "selected_val_types": best.get("val_types"),
         "step": state["step"],
         "epoch": state["epoch"],
         "train_seconds": state["train_seconds"],
@@ -132,7 +154,16 @@ def ship(out_dir: Path, ship_dir: Path, state: dict) -> None:
         },
         "step": state["step"],
         "max_steps": state["config"]["training"]["max_steps"],
+        "complete": state["step"] >= state["config"]["training"]["max_steps"] or bool(state.get("stopped_early")),
+        "stopped_early": bool(state.get("stopped_early")),
+        "selected_step": (state.get("best") or {}).get("step", state["step"]),
+        "selected_val_types": (state.get("best") or {}).get("val_types"),
         "epochs": round(state["epoch_float"], 3),
+        "budget_epochs": round(
+            state["config"]["training"]["max_steps"] * state["config"]["training"]["batch_size"]
+            / state["stats"]["num_crystals"],
+            1,
+        ),
         "train_hours": round(state["train_seconds"] / 3600.0, 3),  # optimizer-step compute time
         "wall_hours": round(state.get("wall_seconds", 0.0) / 3600.0, 3),  # incl. data, eval, checkpoints
         "crystals_seen": state["crystals_seen"],
@@ -172,20 +203,56 @@ def _append_log(out_dir: Path, row: dict) -> None:
         fh.write(json.dumps(row) + "\n")
 
 
-def train(config: dict | str | Path, out_dir: Path | str | None = None, max_steps: int | None = None) -> Path:
+def _resolve_dirs(cfg: dict, out_dir: Path | str | None) -> tuple[Path, Path | None]:
+    tcfg = cfg["training"]
+    if out_dir is not None:
+        out = Path(out_dir)
+    elif tcfg["out_dir"]:
+        out = Path(tcfg["out_dir"]).expanduser()
+        out = out if out.is_absolute() else REPO_ROOT / out
+    else:
+        out = default_state_dir(cfg["name"])
+    ship_dir = REPO_ROOT / tcfg["ship_dir"] if tcfg.get("ship_dir") else None
+    return out, ship_dir
+
+
+def _shipped_restart(ship_dir: Path | None, cfg: dict) -> dict | None:
+    """A shipped weights-only checkpoint of this variant that stopped short of its budget, if any."""
+    if ship_dir is None or not (ship_dir / "model.pt").exists():
+        return None
+    payload = torch.load(ship_dir / "model.pt", map_location="cpu", weights_only=False)
+    same = payload.get("config", {}).get("name") == cfg["name"] and payload["config"]["network"] == cfg["network"]
+    if not same or int(payload["step"]) >= int(cfg["training"]["max_steps"]) or "selected_step" not in payload:
+        return None
+    return payload
+
+
+def train(
+    config: dict | str | Path,
+    out_dir: Path | str | None = None,
+    max_steps: int | None = None,
+    ship_only: bool = False,
+) -> Path:
     """Train (or resume) the variant described by ``config``; return the path of the exported model.pt."""
     cfg = load_config(config)
     tcfg = cfg["training"]
     if max_steps is not None:
         tcfg["max_steps"] = int(max_steps)
     total_steps = int(tcfg["max_steps"])
-    out = (
-        Path(out_dir) if out_dir is not None else REPO_ROOT / (tcfg["out_dir"] or f"var/train/{cfg['name']}")
-    )
+    out, ship_dir = _resolve_dirs(cfg, out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ship_dir = REPO_ROOT / tcfg["ship_dir"] if tcfg.get("ship_dir") else None
-    torch.set_num_threads(int(tcfg["num_threads"]))
     torch.manual_seed(int(cfg["seed"]))
+
+    last = out / "last.pt"
+    resume = torch.load(last, weights_only=False) if last.exists() else None
+    if ship_only:
+        if resume is None:
+            raise FileNotFoundError(f"no training state at {last}")
+        if ship_dir is None:
+            raise ValueError("training.ship_dir is not set for this variant")
+        ship(out, ship_dir, resume)
+        return ship_dir / "model.pt"
+    restart = None if resume or max_steps is not None else _shipped_restart(ship_dir, cfg)
 
     dcfg = cfg["data"]
     channels = cfg["fields"]["descriptors"]
@@ -197,9 +264,8 @@ def train(config: dict | str | Path, out_dir: Path | str | None = None, max_step
     if dcfg["val_split"] and int(dcfg["val_limit"]) > 0:
         val_items = load_crystals(dcfg["val_split"], dcfg["descriptors"], int(dcfg["val_limit"]))
 
-    last = out / "last.pt"
-    resume = torch.load(last, weights_only=False) if last.exists() else None
-    stats = resume["stats"] if resume else compute_stats(train_items, channels)
+    previous = resume or restart
+    stats = previous["stats"] if previous else compute_stats(train_items, channels)
     attach_descriptors(train_items, channels, stats)
     attach_descriptors(val_items, channels, stats)
 
@@ -217,6 +283,10 @@ def train(config: dict | str | Path, out_dir: Path | str | None = None, max_step
         "wall_seconds": 0.0,
         "crystals_seen": 0,
         "param_count": count_parameters(net),
+        "best": None,
+        "evals_since_best": 0,
+        "restart_step": 0,
+        "stopped_early": False,
     }
     if resume:
         net.load_state_dict(resume["model"])
@@ -224,11 +294,24 @@ def train(config: dict | str | Path, out_dir: Path | str | None = None, max_step
         opt.load_state_dict(resume["optimizer"])
         for k in ("step", "epoch", "position", "train_seconds", "crystals_seen"):
             state[k] = resume[k]
+        for k in ("best", "evals_since_best", "restart_step", "stopped_early"):
+            state[k] = resume.get(k, state[k])
         state["wall_seconds"] = resume.get("wall_seconds", resume["train_seconds"])
         torch.set_rng_state(resume["torch_rng"])
-
-    if resume:
         _truncate_logs(out, int(resume["step"]))
+    elif restart:
+        weights = restart["state_dict"]
+        net.load_state_dict(weights)
+        ema.shadow = {k: v.detach().clone() for k, v in weights.items()}
+        for k in ("step", "epoch", "train_seconds", "wall_seconds", "crystals_seen"):
+            state[k] = restart[k]
+        state["restart_step"] = int(restart["step"])
+        if restart.get("selected_val_types") is not None:
+            state["best"] = {"step": restart["selected_step"], "val_types": restart["selected_val_types"],
+                             "ema": restart["state_dict"]}
+        if ship_dir is not None and (ship_dir / "train_log.csv").exists():
+            shutil.copyfile(ship_dir / "train_log.csv", out / "train_log.csv")
+            _truncate_logs(out, int(restart["step"]))
     bs = int(tcfg["batch_size"])
     n_train = len(train_items)
 
@@ -250,10 +333,7 @@ def train(config: dict | str | Path, out_dir: Path | str | None = None, max_step
             },
             last,
         )
-        path = export_model(state, out)
-        if ship_dir is not None:
-            ship(out, ship_dir, state)
-        return path
+        return export_model(state, out)
 
     order = epoch_order(state["epoch"])
     running: dict[str, float] = {}
@@ -268,9 +348,9 @@ def train(config: dict | str | Path, out_dir: Path | str | None = None, max_step
         mininterval=1.0 if sys.stderr.isatty() else 60.0,
         dynamic_ncols=True,
     )
-    model_path = out / "model.pt"
+    patience = int(tcfg["early_stop_evals"])
     wall_mark = time.perf_counter()
-    while state["step"] < total_steps:
+    while state["step"] < total_steps and not state["stopped_early"]:
         if state["position"] + bs > n_train and state["position"] > 0:
             state["epoch"] += 1
             state["position"] = 0
@@ -280,7 +360,7 @@ def train(config: dict | str | Path, out_dir: Path | str | None = None, max_step
         batch = collate([train_items[i] for i in idx], dim)
         t0 = time.perf_counter()
         for group in opt.param_groups:
-            group["lr"] = lr_at(state["step"], tcfg, total_steps)
+            group["lr"] = lr_at(state["step"], tcfg, total_steps, int(state["restart_step"]))
         losses = diffusion.losses(net, batch)
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()
@@ -312,17 +392,27 @@ def train(config: dict | str | Path, out_dir: Path | str | None = None, max_step
                 ema_net.load_state_dict(ema.shadow)
                 val = evaluate(diffusion, ema_net, val_items, bs, dim, seed=12345)
                 row.update({f"val_{k}": round(v, 5) for k, v in val.items()})
+                best = state["best"]
+                if best is None or val["types"] < best["val_types"]:
+                    state["best"] = {"step": step, "val_types": float(val["types"]),
+                                     "ema": {k: v.clone() for k, v in ema.shadow.items()}}
+                    state["evals_since_best"] = 0
+                else:
+                    state["evals_since_best"] += 1
+                    state["stopped_early"] = 0 < patience <= state["evals_since_best"]
             _append_log(out, row)
             bar.set_postfix(loss=row.get("train_total"), val=row.get("val_total", "-"))
             running, running_n = {}, 0
             window_start, window_crystals = time.perf_counter(), 0
         state["wall_seconds"] += time.perf_counter() - wall_mark
         wall_mark = time.perf_counter()
-        if step % int(tcfg["checkpoint_every"]) == 0 or step == total_steps:
-            model_path = save_state()
+        if step % int(tcfg["checkpoint_every"]) == 0 or step == total_steps or state["stopped_early"]:
+            save_state()
     bar.close()
-    if not (out / "model.pt").exists() or resume is not None and resume["step"] >= total_steps:
-        model_path = save_state()
+    model_path = save_state()
+    # A --max-steps override is a trial, never the variant's budget: it must not replace the shipped files.
+    if ship_dir is not None and max_steps is None and (state["step"] >= total_steps or state["stopped_early"]):
+        ship(out, ship_dir, state)
     return model_path
 
 
@@ -333,10 +423,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--config", required=True, help="variant config, e.g. models/configs/structure_only.yaml"
     )
-    parser.add_argument("--out-dir", default=None, help="training state folder (default: training.out_dir)")
+    parser.add_argument(
+        "--out-dir", default=None, help="training state folder (default: ~/.cache/mattergen-e/train/<variant>)"
+    )
     parser.add_argument("--max-steps", type=int, default=None, help="override training.max_steps (total)")
+    parser.add_argument(
+        "--ship", action="store_true",
+        help="copy the current selected weights, config, log and manifest to training.ship_dir; no training",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default 1)")
     args = parser.parse_args(argv)
-    path = train(args.config, args.out_dir, args.max_steps)
+    torch.set_num_threads(args.threads or int(load_config(args.config)["training"]["num_threads"]))
+    path = train(args.config, args.out_dir, args.max_steps, ship_only=args.ship)
     print(f"model: {path}")
 
 

@@ -15,6 +15,7 @@ import torch
 import yaml
 
 from models.diffusion.atom_types import MaskedTypeDiffusion
+from models.diffusion.dataset import standardization_tables
 from models.diffusion.descriptors import CHANNEL_SETS, DescriptorDiffusion, descriptor_dim
 from models.diffusion.frac_coords import WrappedCoordDiffusion
 from models.diffusion.joint import JointDiffusion, LossWeights
@@ -35,6 +36,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "network": {"hidden": 192, "edge_hidden": None, "layers": 4, "fourier_freqs": 10},
     "diffusion": {
         "t_min": 1.0e-3,
+        "types": {"loss_weighting": "masked_mean", "max_weight": 20.0},  # masked_mean | elbo
         "coords": {"sigma_min": 0.01, "sigma_max": 5.0},
         "lattice": {"sigma_limit": 0.2, "beta_min": 0.1, "beta_max": 20.0},
         "descriptors": {"beta_min": 0.1, "beta_max": 20.0},
@@ -54,8 +56,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "eval_every": 250,
         "checkpoint_every": 250,
         "log_every": 25,
+        "early_stop_evals": 0,  # stop after this many evaluations without a better val type loss; 0 = never
         "num_threads": 1,
-        "out_dir": None,  # training state (resume); default var/train/<name>
+        "out_dir": None,  # training state (resume); default ~/.cache/mattergen-e/train/<name>
         "ship_dir": None,  # where model.pt + config + log + manifest are exported, if set
     },
     "sampling": {"steps": 80, "corrector_steps": 1, "snr": 0.1, "type_temperature": 1.0},
@@ -104,15 +107,16 @@ def build_diffusion(cfg: dict, stats: dict) -> JointDiffusion:
     channels = cfg["fields"]["descriptors"]
     desc = None
     if descriptor_dim(channels) > 0:
+        mean, std = standardization_tables(stats)
         desc = DescriptorDiffusion(
             channels,
-            torch.tensor(stats["descriptor_mean"]),
-            torch.tensor(stats["descriptor_std"]),
+            torch.tensor(mean),
+            torch.tensor(std),
             beta_min=d["descriptors"]["beta_min"],
             beta_max=d["descriptors"]["beta_max"],
         )
     return JointDiffusion(
-        types=MaskedTypeDiffusion(),
+        types=MaskedTypeDiffusion(d["types"]["loss_weighting"], d["types"]["max_weight"]),
         coords=WrappedCoordDiffusion(d["coords"]["sigma_min"], d["coords"]["sigma_max"]),
         lattice=SymmetricLatticeDiffusion(
             stats["volume_per_atom"],

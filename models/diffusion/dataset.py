@@ -93,6 +93,34 @@ def _raw_descriptor_matrix(item: dict, channels: str) -> np.ndarray | None:
     return select_channels(item["raw_charges"], item["raw_dos"], channels)
 
 
+# Per-element statistics are shrunk toward the global ones with this many pseudo-sites, so an element
+# seen at a handful of sites does not get a spread of ~0 (which would blow its standardized values up).
+ELEMENT_PRIOR_SITES = 20.0
+# Lower bound of a per-element spread, as a fraction of the channel's global spread: DOS bins an element
+# never occupies have ~0 variance, and dividing by it would amplify label noise into huge values.
+MIN_STD_FRACTION = 0.05
+
+
+def per_element_descriptor_stats(
+    types: np.ndarray, raw: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Global (D,) and per-element (NUM_ELEMENTS, D) mean and spread of descriptor rows ``raw`` whose
+    sites have element classes ``types``; per-element moments shrink toward the global ones."""
+    mean = raw.mean(0)
+    std = np.maximum(raw.std(0), 1e-3)
+    counts = np.bincount(types, minlength=NUM_ELEMENTS).astype(np.float64)[:, None]
+    sums = np.zeros((NUM_ELEMENTS, raw.shape[1]))
+    squares = np.zeros_like(sums)
+    np.add.at(sums, types, raw)
+    np.add.at(squares, types, raw**2)
+    k = ELEMENT_PRIOR_SITES
+    el_mean = (sums + k * mean) / (counts + k)
+    el_second = (squares + k * (std**2 + mean**2)) / (counts + k)
+    el_std = np.sqrt(np.maximum(el_second - el_mean**2, 0.0))
+    el_std = np.maximum(el_std, np.maximum(MIN_STD_FRACTION * std, 1e-3))
+    return mean, std, el_mean, el_std
+
+
 def compute_stats(items: list[dict], channels: str) -> dict:
     """Statistics the model needs at train and sample time (stored in every checkpoint)."""
     n = np.array([int(it["atom_types"].shape[0]) for it in items])
@@ -102,24 +130,36 @@ def compute_stats(items: list[dict], channels: str) -> dict:
     for it in items:
         np.add.at(elem, it["atom_types"].numpy(), 1)
     dim = descriptor_dim(channels)
-    rows = [m for m in (_raw_descriptor_matrix(it, channels) for it in items) if m is not None] if dim else []
-    if rows:
-        allrows = np.concatenate(rows, 0)
-        mean = allrows.mean(0)
-        std = np.maximum(allrows.std(0), 1e-3)
+    with_desc = [(it, m) for it in items if dim for m in [_raw_descriptor_matrix(it, channels)] if m is not None]
+    if with_desc:
+        types = np.concatenate([it["atom_types"].numpy() for it, _ in with_desc])
+        mean, std, el_mean, el_std = per_element_descriptor_stats(types, np.concatenate([m for _, m in with_desc]))
     else:
         mean, std = np.zeros(dim), np.ones(dim)
+        el_mean, el_std = np.tile(mean, (NUM_ELEMENTS, 1)), np.tile(std, (NUM_ELEMENTS, 1))
     return {
         "volume_per_atom": float((vols / n).mean()),
         "num_atoms_counts": counts.tolist(),
         "element_counts": elem.tolist(),
         "descriptor_channels": channels,
+        "descriptor_standardization": "per_element",
         "descriptor_mean": mean.tolist(),
         "descriptor_std": std.tolist(),
-        "descriptor_sites": int(sum(r.shape[0] for r in rows)),
+        "descriptor_mean_by_element": el_mean.tolist(),
+        "descriptor_std_by_element": el_std.tolist(),
+        "descriptor_sites": int(sum(m.shape[0] for _, m in with_desc)),
         "num_crystals": len(items),
         "descriptor_provenance": descriptor_provenance(items) if dim else None,
     }
+
+
+def standardization_tables(stats: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The (NUM_ELEMENTS, D) mean and spread tables the descriptors are standardized with; checkpoints
+    from before per-element standardization carry one global row, used for every element."""
+    if stats.get("descriptor_standardization") == "per_element":
+        return np.asarray(stats["descriptor_mean_by_element"]), np.asarray(stats["descriptor_std_by_element"])
+    mean, std = np.asarray(stats["descriptor_mean"]), np.asarray(stats["descriptor_std"])
+    return np.tile(mean, (NUM_ELEMENTS, 1)), np.tile(std, (NUM_ELEMENTS, 1))
 
 
 def descriptor_provenance(items: list[dict]) -> dict:
@@ -146,8 +186,7 @@ def descriptor_provenance(items: list[dict]) -> dict:
 def attach_descriptors(items: list[dict], channels: str, stats: dict) -> list[dict]:
     """Add standardized ``descriptors`` (n, D) and the per-site ``descriptor_mask`` to every item."""
     dim = descriptor_dim(channels)
-    mean = np.asarray(stats["descriptor_mean"], dtype=np.float64)
-    std = np.asarray(stats["descriptor_std"], dtype=np.float64)
+    mean, std = standardization_tables(stats) if dim else (None, None)
     for it in items:
         n = int(it["atom_types"].shape[0])
         raw = _raw_descriptor_matrix(it, channels) if dim else None
@@ -155,6 +194,7 @@ def attach_descriptors(items: list[dict], channels: str, stats: dict) -> list[di
             it["descriptors"] = torch.zeros(n, dim)
             it["descriptor_mask"] = torch.zeros(n, dtype=torch.bool)
         else:
-            it["descriptors"] = torch.tensor((raw - mean) / std, dtype=torch.float32)
+            types = it["atom_types"].numpy()
+            it["descriptors"] = torch.tensor((raw - mean[types]) / std[types], dtype=torch.float32)
             it["descriptor_mask"] = torch.ones(n, dtype=torch.bool)
     return items

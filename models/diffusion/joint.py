@@ -123,7 +123,7 @@ class JointDiffusion:
         out = net(types_t, x_t, lat_t, batch.num_atoms, d_t, batch.descriptor_mask, t, conds)
 
         losses = {
-            "types": self.types.loss(out.type_logits, batch.atom_types, masked),
+            "types": self.types.loss(out.type_logits, batch.atom_types, masked, t_site),
             "coords": self.coords.loss(out.coord_score, x_target, batch_idx, batch.num_atoms),
             "lattice": self.lattice.loss(out.lattice_eps, lat_eps),
         }
