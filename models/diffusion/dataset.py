@@ -93,11 +93,11 @@ def _raw_descriptor_matrix(item: dict, channels: str) -> np.ndarray | None:
     return select_channels(item["raw_charges"], item["raw_dos"], channels)
 
 
-# Per-element statistics are shrunk toward the global ones with this many pseudo-sites, so an element
-# seen at a handful of sites does not get a spread of ~0 (which would blow its standardized values up).
+# An element's spread is shrunk toward the pooled within-element spread with this many pseudo-sites, so an
+# element seen at a handful of sites does not get a spread of ~0 (which would blow its values up).
 ELEMENT_PRIOR_SITES = 20.0
-# Lower bound of a per-element spread, as a fraction of the channel's global spread: DOS bins an element
-# never occupies have ~0 variance, and dividing by it would amplify label noise into huge values.
+# Lower bound of a per-element spread, as a fraction of the pooled within-element spread: DOS bins an
+# element never occupies have ~0 variance, and dividing by it would amplify label noise into huge values.
 MIN_STD_FRACTION = 0.05
 
 
@@ -105,7 +105,13 @@ def per_element_descriptor_stats(
     types: np.ndarray, raw: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Global (D,) and per-element (NUM_ELEMENTS, D) mean and spread of descriptor rows ``raw`` whose
-    sites have element classes ``types``; per-element moments shrink toward the global ones."""
+    sites have element classes ``types``.
+
+    The per-element mean is the element's own (not shrunk): any pull toward the global mean would leave
+    an element-specific offset, i.e. a fingerprint, in the standardized values. Only the spread is
+    shrunk, toward the pooled within-element spread (not the global one, which holds the between-element
+    differences). Elements without sites get the global statistics; they are never standardized.
+    """
     mean = raw.mean(0)
     std = np.maximum(raw.std(0), 1e-3)
     counts = np.bincount(types, minlength=NUM_ELEMENTS).astype(np.float64)[:, None]
@@ -113,11 +119,14 @@ def per_element_descriptor_stats(
     squares = np.zeros_like(sums)
     np.add.at(sums, types, raw)
     np.add.at(squares, types, raw**2)
+    seen = counts > 0
+    el_mean = np.where(seen, sums / np.maximum(counts, 1.0), mean)
+    el_var = np.where(seen, np.maximum(squares / np.maximum(counts, 1.0) - el_mean**2, 0.0), 0.0)
+    pooled = (counts * el_var).sum(0) / counts.sum()
     k = ELEMENT_PRIOR_SITES
-    el_mean = (sums + k * mean) / (counts + k)
-    el_second = (squares + k * (std**2 + mean**2)) / (counts + k)
-    el_std = np.sqrt(np.maximum(el_second - el_mean**2, 0.0))
-    el_std = np.maximum(el_std, np.maximum(MIN_STD_FRACTION * std, 1e-3))
+    el_std = np.sqrt((counts * el_var + k * pooled) / (counts + k))
+    el_std = np.where(seen, el_std, std)
+    el_std = np.maximum(el_std, np.maximum(MIN_STD_FRACTION * np.sqrt(pooled), 1e-3))
     return mean, std, el_mean, el_std
 
 
