@@ -1,22 +1,32 @@
 """Serialisations of a generated crystal: pymatgen dict with per-site charges, CIF with a charge
 column, and extended XYZ carrying charges and DOS as per-atom arrays.
 
-The worker uses these when storing a structure (so the stored CIF/JSON never drift from each other)
-and the API uses them for the archive.
+One module for every writer (the sampling CLI, the worker storing a structure, the API's archive),
+so the files they produce carry the same fields under the same names.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 from pymatgen.core import Structure
 
+if TYPE_CHECKING:
+    from ase import Atoms
+
 CIF_CHARGE_TAG = "_atom_site_bader_charge"
+# Per-atom extxyz arrays. Not "charges": ASE turns an array of that name into a calculator result
+# when it reads the file back, which hides it from ``atoms.arrays``.
+EXTXYZ_CHARGE_ARRAY = "bader_charge"
+EXTXYZ_DOS_ARRAY = "dos"
+
+Charges = Sequence[float] | np.ndarray | None
 
 
-def with_charges(structure: Structure, charges: Sequence[float] | np.ndarray | None) -> Structure:
+def with_charges(structure: Structure, charges: Charges) -> Structure:
     """A copy of ``structure`` whose sites carry a ``charge`` property (e) when charges are known."""
     out = structure.copy()
     if charges is not None:
@@ -27,13 +37,13 @@ def with_charges(structure: Structure, charges: Sequence[float] | np.ndarray | N
     return out
 
 
-def structure_dict(structure: Structure, charges: Sequence[float] | np.ndarray | None) -> dict:
+def structure_dict(structure: Structure, charges: Charges) -> dict:
     """pymatgen ``Structure.as_dict()`` with each site's ``properties.charge`` in e."""
     return with_charges(structure, charges).as_dict()
 
 
 def cif_with_charges(
-    structure: Structure, charges: Sequence[float] | np.ndarray | None, header: str = ""
+    structure: Structure, charges: Charges, header: str = ""
 ) -> str:
     """A P1 CIF (one row per site, same order as the structure) with a Bader-charge column.
 
@@ -68,23 +78,36 @@ def charges_from_cif(cif: str) -> list[float] | None:
     return [float(v) for v in block.data[CIF_CHARGE_TAG]]
 
 
-def extxyz_frames(
-    records: Sequence[tuple[Structure, Sequence[float] | None, np.ndarray | None, dict]],
-) -> str:
-    """One extended-XYZ text with a frame per structure: per-atom ``bader_charge`` (e) and ``dos``
-    (DOS_BINS columns, states/eV); ``info`` becomes the comment-line key=value pairs."""
-    from ase.io import write
+def extxyz_atoms(structure: Structure, charges: Charges, dos: np.ndarray | None, info: dict) -> Atoms:
+    """One extxyz frame: per-atom ``bader_charge`` (e) and ``dos`` (DOS_BINS columns, states/eV) when
+    known; ``info`` becomes the comment-line key=value pairs."""
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    frames = []
+    atoms = AseAtomsAdaptor.get_atoms(Structure.from_sites(structure.sites))
+    if charges is not None:
+        atoms.new_array(EXTXYZ_CHARGE_ARRAY, np.asarray(charges, dtype=float).ravel())
+    if dos is not None:
+        atoms.new_array(EXTXYZ_DOS_ARRAY, np.asarray(dos, dtype=float))
+    atoms.info.update(info)
+    return atoms
+
+
+def write_extxyz(
+    records: Iterable[tuple[Structure, Charges, np.ndarray | None, dict]], out: TextIO
+) -> int:
+    """Append one frame per record to ``out``, one at a time (a long job never sits in memory).
+    Returns the number of frames written."""
+    from ase.io import write
+
+    n = 0
     for structure, charges, dos, info in records:
-        atoms = AseAtomsAdaptor.get_atoms(Structure.from_sites(structure.sites))
-        if charges is not None:
-            atoms.new_array("bader_charge", np.asarray(charges, dtype=float))
-        if dos is not None:
-            atoms.new_array("dos", np.asarray(dos, dtype=float))
-        atoms.info.update(info)
-        frames.append(atoms)
+        write(out, extxyz_atoms(structure, charges, dos, info), format="extxyz")
+        n += 1
+    return n
+
+
+def extxyz_frames(records: Iterable[tuple[Structure, Charges, np.ndarray | None, dict]]) -> str:
+    """:func:`write_extxyz` into a string."""
     buf = io.StringIO()
-    write(buf, frames, format="extxyz")
+    write_extxyz(records, buf)
     return buf.getvalue()

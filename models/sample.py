@@ -1,13 +1,9 @@
 """Sample crystals (structure + per-site charges + per-site DOS) from a trained joint diffusion model.
 
-This module is the model's only public sampling interface; the web service's worker calls
-``list_models``, ``load_model`` and ``generate``. CLI:
-
-    python -m models.sample --band-gap 3.0 --num-samples 64 --guidance 2 --seed 0 --out DIR \
-        [--formation-energy -1.5] [--model NAME] [--steps N]
-
-writes ``DIR/cif/sample_XXXX.cif``, ``DIR/samples.extxyz`` (per-site ``charges`` array when the variant
-has a charge channel), ``DIR/dos.json`` (energy grid + per-site DOS) and ``DIR/summary.json``.
+This module is the model's public sampling interface; the web service's worker calls ``load_model``
+and ``generate``. Which variants exist and where their checkpoints live is :mod:`models.registry`
+(torch-free, what the API uses); the command line is :mod:`models.sample_cli`, also reachable as
+``python -m models.sample``.
 
 Determinism: all randomness comes from ``torch.Generator`` objects seeded from ``seed`` (and the batch
 and resampling-round index), never from global RNG, so the same arguments on CPU give the same
@@ -18,11 +14,8 @@ batches that had already finished (the batch in flight is discarded).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,18 +24,21 @@ import numpy as np
 import torch
 from pymatgen.core import Element, Lattice, Structure
 
-from models.data.descriptor_spec import CHARGE_UNIT, DOS_BINS, DOS_ENERGIES, DOS_UNIT
 from models.diffusion.batch import NUM_ELEMENTS
 from models.diffusion.build import build_diffusion, build_network, load_config
 from models.diffusion.descriptors import CHANNEL_SETS
 from models.diffusion.joint import JointDiffusion, SamplerSettings, SamplingStopped
 from models.hashing import sha256_file
 from models.network.cspnet import CSPNetDenoiser
+from models.registry import (  # noqa: F401  (CHECKPOINT_ROOT, DEFAULT_ORDER, list_models: re-exported)
+    CHECKPOINT_ROOT,
+    DEFAULT_NAME,
+    DEFAULT_ORDER,
+    checkpoint_path,
+    list_models,
+    public_name,
+)
 
-CHECKPOINT_ROOT = Path(__file__).resolve().parent / "checkpoints"
-# "default" is the charge+DOS variant; until it is shipped the first shipped variant in this order
-# stands in, and LoadedModel.name says which one it really is.
-DEFAULT_ORDER = ["charge_dos", "structure_only", "dummy", "charge", "dos"]
 MAX_RESAMPLE_ROUNDS = 20
 MAX_NUM_ATOMS = 64
 
@@ -88,38 +84,9 @@ class LoadedModel:
         return CHANNEL_SETS[self.config["fields"]["descriptors"]][1]
 
 
-def _public_name(variant: str) -> str:
-    return variant.replace("_", "-")
-
-
-def _shipped_variants() -> list[str]:
-    if not CHECKPOINT_ROOT.exists():
-        return []
-    return sorted(p.parent.name for p in CHECKPOINT_ROOT.glob("*/model.pt"))
-
-
-def list_models() -> list[str]:
-    """Names accepted by ``load_model``: ``default`` (if anything is shipped) then every shipped variant."""
-    shipped = _shipped_variants()
-    return (["default"] if shipped else []) + [_public_name(v) for v in shipped]
-
-
-def _resolve(name: str) -> Path:
-    shipped = _shipped_variants()
-    if name == "default":
-        for v in DEFAULT_ORDER:
-            if v in shipped:
-                return CHECKPOINT_ROOT / v / "model.pt"
-        raise ValueError(f"no shipped model checkpoints under {CHECKPOINT_ROOT}")
-    variant = name.replace("-", "_")
-    if variant not in shipped:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models()) or 'none'}")
-    return CHECKPOINT_ROOT / variant / "model.pt"
-
-
 def load_model(name: str = "default", checkpoint: str | Path | None = None, device: str = "cpu") -> LoadedModel:
     """Load a shipped variant by name, or any ``model.pt`` written by ``models.train``."""
-    path = Path(checkpoint) if checkpoint is not None else _resolve(name)
+    path = Path(checkpoint) if checkpoint is not None else checkpoint_path(name)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     payload = torch.load(path, map_location="cpu", weights_only=False)
@@ -130,9 +97,9 @@ def load_model(name: str = "default", checkpoint: str | Path | None = None, devi
     net.load_state_dict({k: v.to("cpu") for k, v in payload["state_dict"].items()})
     net.eval().to(device)
     if checkpoint is None:
-        display = _public_name(path.parent.name)  # the variant actually loaded (also for "default")
+        display = public_name(path.parent.name)  # the variant actually loaded (also for "default")
     else:
-        display = _public_name(cfg["name"]) if name == "default" else name
+        display = public_name(cfg["name"]) if name == DEFAULT_NAME else name
     return LoadedModel(
         name=display,
         checkpoint_path=path.resolve(),
@@ -333,89 +300,17 @@ def generate(
     return results
 
 
-def write_outputs(crystals: list[GeneratedCrystal], out: Path, provenance: dict) -> None:
-    """CIFs, one extxyz with per-site charges, DOS JSON and a summary with provenance."""
-    from ase.io import write as ase_write
-    from pymatgen.io.ase import AseAtomsAdaptor
+def __getattr__(name: str):
+    """``main`` and ``write_outputs`` live in :mod:`models.sample_cli`; imported lazily so that module
+    can import this one."""
+    if name in ("main", "write_outputs"):
+        from models import sample_cli
 
-    (out / "cif").mkdir(parents=True, exist_ok=True)
-    frames = []
-    dos_records = []
-    for i, c in enumerate(crystals):
-        c.structure.to(filename=str(out / "cif" / f"sample_{i:04d}.cif"))
-        atoms = AseAtomsAdaptor.get_atoms(c.structure)
-        if c.charges is not None:
-            atoms.set_array("charges", np.asarray(c.charges, dtype=np.float64))
-        atoms.info["sample_index"] = i
-        frames.append(atoms)
-        if c.dos is not None:
-            dos_records.append(
-                {"index": i, "formula": c.structure.composition.reduced_formula, "dos": np.round(c.dos, 6).tolist()}
-            )
-    if frames:
-        ase_write(str(out / "samples.extxyz"), frames, format="extxyz")
-    if dos_records:
-        (out / "dos.json").write_text(
-            json.dumps({"energies_eV": DOS_ENERGIES.tolist(), "unit": DOS_UNIT, "bins": DOS_BINS, "samples": dos_records})
-        )
-    summary = {
-        **provenance,
-        "charge_unit": CHARGE_UNIT,
-        "samples": [
-            {"index": i, "formula": c.structure.composition.reduced_formula, "n_sites": len(c.structure)}
-            for i, c in enumerate(crystals)
-        ],
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Sample crystals from the joint diffusion model.")
-    p.add_argument("--band-gap", type=float, default=None, help="target band gap, eV")
-    p.add_argument("--formation-energy", type=float, default=None, help="target formation energy, eV/atom")
-    p.add_argument("--num-samples", type=int, default=16)
-    p.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance scale γ")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
-    p.add_argument("--model", default="default", help=f"shipped variant: {', '.join(list_models()) or 'none'}")
-    p.add_argument("--checkpoint", default=None, help="path to a model.pt instead of a shipped variant")
-    p.add_argument("--num-atoms", type=int, nargs=2, metavar=("MIN", "MAX"), default=None)
-    p.add_argument("--elements", nargs="+", default=None, help="allowed elements (chemical system)")
-    p.add_argument("--required-elements", nargs="+", default=None)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 avoids contention on busy machines)")
-    p.add_argument("--out", type=Path, required=True)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    model = load_model(args.model, args.checkpoint)
-    crystals = generate(
-        model,
-        args.num_samples,
-        band_gap=args.band_gap,
-        formation_energy_per_atom=args.formation_energy,
-        guidance_scale=args.guidance,
-        seed=args.seed,
-        steps=args.steps,
-        num_atoms=tuple(args.num_atoms) if args.num_atoms else None,
-        allowed_elements=args.elements,
-        required_elements=args.required_elements,
-        batch_size=args.batch_size,
-    )
-    provenance = {
-        "model": model.name,
-        "checkpoint": str(model.checkpoint_path),
-        "checkpoint_sha256": model.checkpoint_sha256,
-        "train_step": model.train_step,
-        "band_gap": args.band_gap,
-        "formation_energy_per_atom": args.formation_energy,
-        "guidance_scale": args.guidance,
-        "seed": args.seed,
-        "steps": args.steps or model.default_steps,
-    }
-    write_outputs(crystals, args.out, provenance)
-    print(f"wrote {len(crystals)} crystals to {args.out}", file=sys.stderr)
-    return 0
+        return getattr(sample_cli, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":
+    from models.sample_cli import main
+
     raise SystemExit(main())

@@ -203,7 +203,9 @@ def _append_log(out_dir: Path, row: dict) -> None:
         fh.write(json.dumps(row) + "\n")
 
 
-def _resolve_dirs(cfg: dict, out_dir: Path | str | None) -> tuple[Path, Path | None]:
+def _resolve_dirs(
+    cfg: dict, out_dir: Path | str | None, ship_dir: Path | str | None = None
+) -> tuple[Path, Path | None]:
     tcfg = cfg["training"]
     if out_dir is not None:
         out = Path(out_dir)
@@ -212,8 +214,9 @@ def _resolve_dirs(cfg: dict, out_dir: Path | str | None) -> tuple[Path, Path | N
         out = out if out.is_absolute() else REPO_ROOT / out
     else:
         out = default_state_dir(cfg["name"])
-    ship_dir = REPO_ROOT / tcfg["ship_dir"] if tcfg.get("ship_dir") else None
-    return out, ship_dir
+    if ship_dir is not None:
+        return out, Path(ship_dir).resolve()
+    return out, (REPO_ROOT / tcfg["ship_dir"] if tcfg.get("ship_dir") else None)
 
 
 def _shipped_restart(ship_dir: Path | None, cfg: dict) -> dict | None:
@@ -232,14 +235,14 @@ def train(
     out_dir: Path | str | None = None,
     max_steps: int | None = None,
     ship_only: bool = False,
+    ship_dir: Path | str | None = None,
 ) -> Path:
     """Train (or resume) the variant described by ``config``; return the path of the exported model.pt."""
     cfg = load_config(config)
     tcfg = cfg["training"]
-    if max_steps is not None:
-        tcfg["max_steps"] = int(max_steps)
-    total_steps = int(tcfg["max_steps"])
-    out, ship_dir = _resolve_dirs(cfg, out_dir)
+    # The config keeps the variant's budget; an override only says where this invocation stops.
+    total_steps = int(max_steps) if max_steps is not None else int(tcfg["max_steps"])
+    out, ship_dir = _resolve_dirs(cfg, out_dir, ship_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(int(cfg["seed"]))
 
@@ -431,10 +434,14 @@ def main(argv: list[str] | None = None) -> None:
         "--ship", action="store_true",
         help="copy the current selected weights, config, log and manifest to training.ship_dir; no training",
     )
+    parser.add_argument(
+        "--ship-dir", default=None,
+        help="folder to ship to and to restart from (default: training.ship_dir), e.g. for a partial run",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default 1)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads or int(load_config(args.config)["training"]["num_threads"]))
-    path = train(args.config, args.out_dir, args.max_steps, ship_only=args.ship)
+    path = train(args.config, args.out_dir, args.max_steps, ship_only=args.ship, ship_dir=args.ship_dir)
     print(f"model: {path}")
 
 

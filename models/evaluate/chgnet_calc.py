@@ -1,18 +1,19 @@
-"""One CHGNet instance per process, on one CPU thread, for static energies and relaxations.
+"""One CHGNet instance per process, for static energies and relaxations.
 
 CHGNet 0.3.0 (weights inside the ``chgnet`` wheel, nothing downloaded) is the single energy model of
 the evaluation: the reference hull, the generated crystals' relaxed energies and the formation
 energies all come from it, so every energy difference the metrics take is on one scale.
 
-Measured on this machine (1 idle core, MP-20 crystals with ~10 sites): a static energy costs
-~0.03 s per crystal; relaxing an MP crystal to fmax 0.1 eV/Å takes 2–4 FIRE steps, ~0.1–0.3 s.
+Measured on one idle core (torch and BLAS limited to one thread, MP-20 crystals with ~10 sites): a
+static energy costs ~0.03 s per crystal; relaxing an MP crystal to fmax 0.1 eV/Å takes 2–4 FIRE
+steps, ~0.1–0.3 s. Thread counts are the process's business: the entry points (CLI mains, worker
+process init, benchmark worker init) set them, never this library.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,18 +21,12 @@ from functools import lru_cache
 import numpy as np
 from pymatgen.core import Structure
 
-# BLAS threads must be capped before numpy/torch spin their pools up; evaluation never owns a 2nd core.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 
 @lru_cache(maxsize=1)
 def chgnet_model():
-    """Load CHGNet once (≈2 s); torch is limited to one thread so a CPU core is all it takes."""
-    import torch
+    """Load CHGNet once (≈2 s), on the CPU."""
     from chgnet.model import CHGNet
 
-    torch.set_num_threads(1)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return CHGNet.load(verbose=False, use_device="cpu")

@@ -62,29 +62,25 @@ def known_crystals() -> KnownCrystals:
     return KnownCrystals(list(zip(df["material_id"], df["formula"], df["cif"], strict=True)))
 
 
-def novelty(structures: list[Structure], known: KnownCrystals | None = None) -> list[str | None]:
-    """For each structure the matching known material_id (None ⇒ novel)."""
-    known = known if known is not None else known_crystals()
-    return [known.match(s) for s in structures]
-
-
 def uniqueness(structures: list[Structure]) -> list[int]:
     """Index of the first structure each one duplicates (its own index if it is the first / unique).
 
     ``unique[i] = first[i] == i``: the first member of every group of matching crystals counts as
-    unique and later copies do not, so the unique fraction is #groups / N.
+    unique and later copies do not, so the unique fraction is #groups / N. Groups come from
+    ``StructureMatcher.group_structures`` (which already compares only equal compositions).
     """
     first = list(range(len(structures)))
-    by_formula: dict[str, list[int]] = defaultdict(list)
-    for i, s in enumerate(structures):
-        by_formula[s.composition.reduced_formula].append(i)
-    for members in by_formula.values():
-        reps: list[int] = []
+    if len(structures) < 2:
+        return first
+    # group_structures hands back the objects it was given: copies make each position identifiable
+    # even when the caller passes one object twice.
+    copies = [s.copy() for s in structures]
+    index = {id(s): i for i, s in enumerate(copies)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        groups = matcher().group_structures(copies)
+    for group in groups:
+        members = sorted(index[id(s)] for s in group)
         for i in members:
-            for r in reps:
-                if same_crystal(structures[i], structures[r]):
-                    first[i] = r
-                    break
-            else:
-                reps.append(i)
+            first[i] = members[0]
     return first

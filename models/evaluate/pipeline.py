@@ -22,13 +22,21 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from models.evaluate.descriptor_accuracy import DescriptorPredictor, descriptor_accuracy
 from models.evaluate.novelty import KnownCrystals, known_crystals, uniqueness
-from models.evaluate.stability import STABLE_THRESHOLD, ReferenceHull, evaluate_stability, reference_hull
+from models.evaluate.stability import (
+    BELOW_HULL_FLAG,
+    STABLE_THRESHOLD,
+    STRICT_THRESHOLD,
+    ReferenceHull,
+    evaluate_stability,
+    reference_hull,
+)
 from models.evaluate.success import (
     TOLERANCES,
     error_distribution,
     is_hit,
     is_success,
     is_vsun,
+    is_vsun_strict,
     normalize_target,
     property_errors,
 )
@@ -91,11 +99,16 @@ def evaluate_structures(
     relaxed: list[Structure | None] = []
     for i, s in enumerate(structures):
         t0 = time.time()
-        rec: dict = {"name": names[i], "formula": s.composition.reduced_formula, "n_sites": len(s)}
+        rec: dict = {
+            "name": names[i],
+            "formula": s.composition.reduced_formula,
+            "n_sites": len(s),
+            "n_elements": len(s.composition.elements),
+        }
         rec.update(check_validity(s).as_dict())
         rec["e_above_hull"] = rec["energy_per_atom"] = rec["formation_energy_per_atom"] = None
         rec["band_gap"] = None
-        rec["stable"] = False
+        rec["stable"] = rec["stable_strict"] = rec["below_hull_flag"] = False
         r_struct: Structure | None = None
         if rec["structure_valid"]:
             try:
@@ -134,7 +147,9 @@ def evaluate_structures(
         rec["duplicate_of"] = None if first[i] == i else names[first[i]]
         rec["novel"] = matches[i] is None if check_novelty else None
         rec["matched_material_id"] = matches[i]
+        rec["known_match"] = matches[i] is not None if check_novelty else None
         rec["vsun"] = is_vsun(rec)
+        rec["vsun_strict"] = is_vsun_strict(rec)
         errs = property_errors(rec, tgt)
         rec["target_errors"] = errs
         rec["property_hit"] = is_hit(errs) if tgt else None
@@ -149,12 +164,29 @@ def evaluate_structures(
         "relax_steps": relax_steps,
         "fmax_ev_per_A": fmax,
         "stable_threshold_ev_per_atom": STABLE_THRESHOLD,
+        "strict_threshold_ev_per_atom": STRICT_THRESHOLD,
+        "below_hull_flag_ev_per_atom": BELOW_HULL_FLAG,
         "tolerances": TOLERANCES,
         "novelty_checked": check_novelty,
         "energy_model": "CHGNet 0.3.0",
     }
     summary["seconds_total"] = round(time.time() - t_start, 2)
     return EvaluationResult(records, summary, relaxed)
+
+
+def hull_coverage(records: list[dict]) -> dict:
+    """How complete the reference hull is where the crystals landed: of the crystals placed on it, how
+    many sit in a chemical system with no reference compound of its own, and the median count."""
+    placed = [r for r in records if r.get("reference_compounds_in_system") is not None]
+    exact = [int(r["reference_compounds_in_system"]) for r in placed]
+    return {
+        "placed": len(placed),
+        "system_without_reference_compound": sum(1 for x in exact if x == 0),
+        "median_reference_compounds_in_system": float(np.median(exact)) if exact else None,
+        "median_reference_compounds_in_subsystems": (
+            float(np.median([int(r["reference_compounds_in_subsystems"]) for r in placed])) if placed else None
+        ),
+    }
 
 
 def summarize(records: list[dict], target: dict[str, float]) -> dict:
@@ -166,12 +198,23 @@ def summarize(records: list[dict], target: dict[str, float]) -> dict:
         "composition_valid",
         "valid",
         "stable",
+        "stable_strict",
+        "below_hull_flag",
         "unique",
         "novel",
+        "known_match",
         "vsun",
+        "vsun_strict",
         "success",
+        "all_metal",
     ):
         out[f"{key}_rate"] = _fraction(records, key)
+    # SMACT where it tests something: all-metal and unary cells pass it by definition.
+    not_metal = [r for r in records if not r.get("all_metal")]
+    out["n_not_all_metal"] = len(not_metal)
+    out["composition_valid_rate_not_all_metal"] = _fraction(not_metal, "composition_valid")
+    out["mean_elements"] = _mean([r.get("n_elements") for r in records])
+    out["hull_coverage"] = hull_coverage(records)
     if target:
         out["property_hit_rate"] = _fraction(records, "property_hit")
         out["target_error"] = {}

@@ -30,7 +30,14 @@ from pymatgen.entries.computed_entries import ComputedEntry
 from models.evaluate.chemical_potentials import chemical_potentials
 from models.evaluate.references import load_reference_energies
 
-STABLE_THRESHOLD = 0.1  # eV/atom above hull
+STABLE_THRESHOLD = 0.1  # eV/atom above hull; the permissive S of CDVAE/DiffCSP/MatterGen tables
+# Strict S: on or below the reference hull (the tolerance only absorbs float noise of the hull solver).
+STRICT_THRESHOLD = 0.0
+STRICT_TOLERANCE = 1e-6
+# A crystal this far *below* the hull is more often a hole in the reference set (no known compound of
+# its chemical system, or CHGNet over-binding an unusual cell) than a discovery, so it is flagged and
+# not counted as strictly stable.
+BELOW_HULL_FLAG = -0.05
 # Building a phase diagram costs ~3x more per extra element (every sub-system's entries and a
 # higher-dimensional hull); the corpus has at most 6 elements per crystal, and a 16-element sample
 # from an undertrained model hung for > 15 min. Beyond this the hull answers "not placed".
@@ -81,6 +88,19 @@ class ReferenceHull:
                 self._pd_cache.pop(next(iter(self._pd_cache)))  # oldest first
             self._pd_cache[elements] = pd_
         return pd_
+
+    def coverage(self, elements: frozenset[str]) -> dict[str, int]:
+        """How complete the hull is for one chemical system: reference compounds (elemental end points
+        excluded) with exactly these elements, and in all its sub-systems of two or more elements.
+
+        A system with no compound of its own is placed against combinations of its binaries (or of
+        the elements alone), so a generated crystal there sits below the hull far more easily."""
+        exact = sum(1 for e in self._by_chemsys.get(elements, []) if len(e.composition) > 1)
+        sub = 0
+        for k in range(2, len(elements) + 1):
+            for combo in itertools.combinations(sorted(elements), k):
+                sub += sum(1 for e in self._by_chemsys.get(frozenset(combo), []) if len(e.composition) > 1)
+        return {"reference_compounds_in_system": exact, "reference_compounds_in_subsystems": sub}
 
     def e_above_hull(self, composition: Composition | str, energy_per_atom: float) -> float:
         """eV/atom above the hull (negative ⇒ below it, i.e. the hull would move)."""
@@ -138,6 +158,15 @@ class StabilityResult:
     rmsd: float
     volume_ratio: float
     error: str | None = None
+    coverage: dict[str, int] | None = None
+
+    @property
+    def stable_strict(self) -> bool:
+        return is_stable_strict(self.e_above_hull)
+
+    @property
+    def below_hull_flag(self) -> bool:
+        return is_below_hull_flag(self.e_above_hull)
 
     def as_dict(self) -> dict:
         return {
@@ -145,12 +174,25 @@ class StabilityResult:
             "initial_energy_per_atom": self.initial_energy_per_atom,
             "e_above_hull": self.e_above_hull,
             "stable": self.stable,
+            "stable_strict": self.stable_strict,
+            "below_hull_flag": self.below_hull_flag,
+            **(self.coverage or {}),
             "relax_steps": self.relax_steps,
             "relax_converged": self.relax_converged,
             "rmsd_relaxation": self.rmsd,
             "volume_ratio": self.volume_ratio,
             "stability_error": self.error,
         }
+
+
+def is_stable_strict(e_above_hull: float | None) -> bool:
+    """On or below the reference hull, but not so far below that the reference is the suspect."""
+    return e_above_hull is not None and BELOW_HULL_FLAG <= e_above_hull <= STRICT_THRESHOLD + STRICT_TOLERANCE
+
+
+def is_below_hull_flag(e_above_hull: float | None) -> bool:
+    """"Reference hull missing this system": below the hull by more than ``-BELOW_HULL_FLAG``."""
+    return e_above_hull is not None and e_above_hull < BELOW_HULL_FLAG
 
 
 def evaluate_stability(
@@ -175,9 +217,10 @@ def evaluate_stability(
     else:
         e = e0 = static_energy_per_atom(structure)
         relaxed, steps, conv = structure.copy(), 0, False
-    err = None
+    err, coverage = None, None
     try:
         ehull: float | None = hull.e_above_hull(relaxed.composition, e)
+        coverage = hull.coverage(frozenset(el.symbol for el in relaxed.composition))
     except KeyError as exc:
         ehull, err = None, str(exc)
     return StabilityResult(
@@ -191,4 +234,5 @@ def evaluate_stability(
         rmsd=relaxation_rmsd(structure, relaxed),
         volume_ratio=float(relaxed.volume / structure.volume),
         error=err,
+        coverage=coverage,
     )

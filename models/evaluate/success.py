@@ -51,6 +51,13 @@ def is_vsun(record: dict) -> bool:
     return bool(record.get("valid") and record.get("stable") and record.get("unique") and record.get("novel"))
 
 
+def is_vsun_strict(record: dict) -> bool:
+    """VSUN with strict S: on the hull, not below it by more than the reference-gap flag."""
+    return bool(
+        record.get("valid") and record.get("stable_strict") and record.get("unique") and record.get("novel")
+    )
+
+
 def is_success(record: dict, target: dict[str, float]) -> bool:
     return is_vsun(record) and is_hit(property_errors(record, target))
 

@@ -9,6 +9,10 @@ Definitions follow the CDVAE / DiffCSP benchmark so the numbers are comparable w
   only of metals (alloys / intermetallics) count as valid, as in those benchmarks, because oxidation
   states do not describe metallic bonding. Compositions whose oxidation-state product exceeds
   ``MAX_OX_COMBINATIONS`` are declared invalid rather than enumerated forever (same guard as DiffCSP).
+
+Because unary and all-metal compositions pass by definition, a model can raise its SMACT rate by
+emitting alloys. Every result therefore also carries ``all_metal`` (unary cells included), so SMACT can
+be reported on the subset the test actually examines.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class Validity:
     composition_valid: bool
     min_distance: float
     volume: float
+    all_metal: bool = False  # SMACT passes it without looking at oxidation states
 
     @property
     def valid(self) -> bool:
@@ -96,6 +101,14 @@ def _composition_is_valid(symbols: tuple[str, ...], counts: tuple[int, ...]) -> 
     return False
 
 
+def is_all_metal(composition: Composition | str) -> bool:
+    """True when SMACT validity is automatic: one element, or only elements SMACT lists as metals."""
+    import smact
+
+    symbols = {el.symbol for el in Composition(composition).elements}
+    return len(symbols) == 1 or all(s in smact.metals for s in symbols)
+
+
 def composition_is_valid(composition: Composition | str) -> bool:
     """SMACT charge neutrality + electronegativity balance of the reduced integer composition."""
     comp = Composition(composition)
@@ -117,4 +130,5 @@ def check_validity(structure: Structure) -> Validity:
         composition_valid=composition_is_valid(structure.composition),
         min_distance=d,
         volume=v,
+        all_metal=is_all_metal(structure.composition),
     )

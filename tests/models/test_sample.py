@@ -8,19 +8,23 @@ import numpy as np
 import pytest
 import torch
 
-import models.sample as sample_module
+import models.registry as registry
+from models.crystal_io import EXTXYZ_CHARGE_ARRAY, EXTXYZ_DOS_ARRAY
 from models.data.descriptor_spec import DOS_BINS, DOS_ENERGIES
-from models.sample import (
-    GenerationCancelled,
-    RequiredElementsError,
-    generate,
-    list_models,
-    load_model,
-    main,
-)
+from models.registry import list_models
+from models.sample import GenerationCancelled, RequiredElementsError, generate, load_model
+from models.sample_cli import main
 
-torch.set_num_threads(1)
 STEPS = 8
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Sampling on one thread, as the CLI and the worker do (two threads on two busy cores crawl)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -96,15 +100,18 @@ def test_progress_moves_during_steps_and_cancel_returns_finished(model):
 
 
 def test_bad_arguments_are_rejected(model):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="band_gap must be a finite number"):
         generate(model, 1, band_gap=float("nan"))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="num_atoms range must satisfy"):
         generate(model, 1, num_atoms=(5, 2))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="steps must be >= 1"):
         generate(model, 1, steps=0)
-    with pytest.raises(ValueError, match="unknown model"):
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        generate(model, 1, batch_size=0)
+    with pytest.raises(ValueError, match="unknown model 'no-such-variant'; available: default"):
         load_model("no-such-variant")
-    assert isinstance(list_models(), list)
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        load_model(checkpoint="/nonexistent/model.pt")
 
 
 def test_cli_writes_cifs_extxyz_and_dos_json(tiny_checkpoint: Path, tmp_path: Path):
@@ -116,8 +123,9 @@ def test_cli_writes_cifs_extxyz_and_dos_json(tiny_checkpoint: Path, tmp_path: Pa
 
     frames = read(out / "samples.extxyz", index=":")
     assert len(frames) == 3
-    # ASE's extxyz convention: a per-site "charge" column, read back as the "charges" result
-    assert frames[0].calc.results["charges"].shape == (len(frames[0]),)
+    # The same per-atom arrays as the service's archive.
+    assert frames[0].arrays[EXTXYZ_CHARGE_ARRAY].shape == (len(frames[0]),)
+    assert frames[0].arrays[EXTXYZ_DOS_ARRAY].shape == (len(frames[0]), DOS_BINS)
     dos = json.loads((out / "dos.json").read_text())
     assert len(dos["energies_eV"]) == DOS_BINS and len(dos["samples"]) == 3
     summary = json.loads((out / "summary.json").read_text())
@@ -128,7 +136,7 @@ def test_default_name_resolves_to_first_shipped_variant(tiny_checkpoint: Path, t
     for variant in ("dummy", "structure_only"):
         (tmp_path / variant).mkdir()
         shutil.copyfile(tiny_checkpoint, tmp_path / variant / "model.pt")
-    monkeypatch.setattr(sample_module, "CHECKPOINT_ROOT", tmp_path)
+    monkeypatch.setattr(registry, "CHECKPOINT_ROOT", tmp_path)
     assert list_models() == ["default", "dummy", "structure-only"]
     default = load_model("default")
     assert default.name == "structure-only"  # charge_dos not shipped: next in the documented order
@@ -137,3 +145,23 @@ def test_default_name_resolves_to_first_shipped_variant(tiny_checkpoint: Path, t
     (tmp_path / "charge_dos").mkdir()
     shutil.copyfile(tiny_checkpoint, tmp_path / "charge_dos" / "model.pt")
     assert load_model("default").name == "charge-dos"
+
+
+def test_shipped_variants_are_listed_and_resolved_without_torch():
+    """The registry reads the checkpoint folders, not the weights: every shipped variant maps to its
+    own model.pt and back to its public name."""
+    names = list_models()
+    assert names[0] == "default" and "charge-dos" in names
+    for name in names[1:]:
+        path = registry.checkpoint_path(name)
+        assert path.is_file() and registry.public_name(path.parent.name) == name
+        assert registry.variant_dir_name(name) == path.parent.name
+    assert registry.checkpoint_path("default").parent.name == "charge_dos"
+
+
+def test_python_dash_m_models_sample_still_runs_the_cli():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "models.sample", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "--band-gap" in proc.stdout

@@ -116,3 +116,64 @@ def test_stats_record_where_the_descriptors_came_from():
     if prov["crystals_by_source"].get("predicted"):
         assert len(prov["predicted_store_sha256"]) == 64 and len(prov["predictor_sha256"]) == 64
     assert compute_stats(items, "none")["descriptor_provenance"] is None
+
+
+def test_exported_model_is_the_ema_with_the_best_validation_type_loss(tmp_path: Path):
+    out = tmp_path / "run"
+    train(_tiny_cfg(max_steps=30, eval_every=5), out)
+    rows = [r for r in csv.DictReader((out / "train_log.csv").open()) if r["val_types"]]
+    best_row = min(rows, key=lambda r: float(r["val_types"]))
+    payload = torch.load(out / "model.pt", weights_only=False)
+    state = torch.load(out / "last.pt", weights_only=False)
+    assert payload["selected_step"] == int(best_row["step"])
+    assert payload["selected_val_types"] == pytest.approx(float(best_row["val_types"]), abs=1e-4)
+    for k, v in state["best"]["ema"].items():
+        assert torch.equal(payload["state_dict"][k], v), k
+    if payload["selected_step"] != 30:  # the last EMA differs from the selected one
+        assert any(not torch.equal(payload["state_dict"][k], v) for k, v in state["ema"].items())
+
+
+def test_early_stopping_ends_a_run_after_evaluations_without_improvement(tmp_path: Path):
+    out = tmp_path / "run"
+    # lr 0 after warmup: the weights stop changing, so validation cannot improve
+    cfg = _tiny_cfg(max_steps=200, eval_every=5, early_stop_evals=2, lr=1e-12, warmup_steps=1)
+    train(cfg, out)
+    state = torch.load(out / "last.pt", weights_only=False)
+    assert state["stopped_early"] and state["step"] < 200
+    assert state["evals_since_best"] == 2
+
+
+def test_default_state_dir_is_outside_the_work_tree(monkeypatch, tmp_path: Path):
+    from models.train import REPO_ROOT, default_state_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_state_dir("charge_dos") == tmp_path / "mattergen-e" / "train" / "charge_dos"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert REPO_ROOT not in default_state_dir("charge_dos").parents
+
+
+def test_ship_only_and_weights_only_restart_from_a_partial_shipped_checkpoint(tmp_path: Path):
+    ship, run = tmp_path / "ship", tmp_path / "run"
+    cfg = _tiny_cfg(max_steps=40)
+    cfg["training"]["ship_dir"] = str(ship)
+    train(cfg, run, max_steps=20)  # a trial override never ships
+    assert not ship.exists()
+    train(cfg, run, ship_only=True)  # an explicit export of the partial run
+    manifest = json.loads((ship / "manifest.json").read_text())
+    assert manifest["step"] == 20 and manifest["complete"] is False and manifest["max_steps"] == 40
+    shipped = torch.load(ship / "model.pt", weights_only=False)
+
+    # the resume state is lost (new machine): training continues from the shipped weights
+    train(cfg, tmp_path / "fresh")
+    state = torch.load(tmp_path / "fresh" / "last.pt", weights_only=False)
+    assert state["step"] == 40 and state["restart_step"] == 20
+    rows = list(csv.DictReader((tmp_path / "fresh" / "train_log.csv").open()))
+    assert [int(r["step"]) for r in rows] == [5, 10, 15, 20, 25, 30, 35, 40]
+    manifest = json.loads((ship / "manifest.json").read_text())
+    assert manifest["step"] == 40 and manifest["complete"] is True
+    assert shipped["step"] == 20
+
+
+def test_ship_only_without_training_state_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match="no training state"):
+        train(_tiny_cfg(), tmp_path / "nothing", ship_only=True)
