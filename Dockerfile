@@ -18,14 +18,16 @@ RUN apt-get update \
 WORKDIR /srv
 
 FROM base AS api
-RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+# The API never imports torch (it lists model variants with models/registry.py), so its image installs
+# the package's dependencies without torch and the package itself with --no-deps.
 COPY pyproject.toml README.md alembic.ini ./
+RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; \
+print('\n'.join(d for d in deps if not d.startswith('torch')))" > /tmp/api-requirements.txt \
+ && pip install -r /tmp/api-requirements.txt
 COPY app ./app
-COPY worker ./worker
 COPY models ./models
 COPY migrations ./migrations
-COPY benchmarks ./benchmarks
-RUN pip install -e .
+RUN pip install --no-deps -e .
 USER app
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 CMD curl -fsS http://localhost:8000/healthz || exit 1

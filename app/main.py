@@ -42,33 +42,41 @@ structures, CIFs or a zip archive. Every JSON response is an envelope `{data, me
 
 
 def _location(loc: tuple[Any, ...]) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body",)]
+    # "body"/"query" say where the input was; the field name is what a client needs.
+    parts = [str(p) for p in loc if p not in ("body", "query")]
     return ".".join(parts) or None
+
+
+def _message(err: dict[str, Any]) -> str:
+    message = err.get("msg", "invalid value")
+    if err.get("type") == "finite_number":
+        return "must be a finite number (NaN and Infinity are not accepted)"
+    return message.removeprefix("Value error, ")
 
 
 def _validation_item(err: dict[str, Any]) -> tuple[int, ErrorItem]:
     kind = err.get("type", "")
-    field = _location(tuple(err.get("loc", ())))
+    loc = tuple(err.get("loc", ()))
+    field = _location(loc)
     if kind == "json_invalid":
         detail = err.get("ctx", {}).get("error", "")
         return 400, ErrorItem(
             code="malformed_json", message=f"request body is not valid JSON: {detail}".strip(": ")
         )
     if kind == "extra_forbidden":
-        loc = tuple(err.get("loc", ()))
         if loc[:2] == ("body", "target"):
             message = (
                 f"unknown property {loc[-1]!r} in target; supported: band_gap (eV), "
                 "formation_energy_per_atom (eV/atom)"
             )
+        elif loc[:1] == ("query",):
+            message = f"unknown query parameter {field!r}"
         else:
             message = f"unknown field {field!r}"
         return 422, ErrorItem(code="unknown_field", message=message, field=field)
     if kind == "missing":
         return 422, ErrorItem(code="missing_field", message=f"field {field!r} is required", field=field)
-    message = err.get("msg", "invalid value")
-    if kind == "finite_number":
-        message = "must be a finite number (NaN and Infinity are not accepted)"
+    message = _message(err)
     return 422, ErrorItem(
         code="validation_error", message=f"{field}: {message}" if field else message, field=field
     )
@@ -76,8 +84,8 @@ def _validation_item(err: dict[str, Any]) -> tuple[int, ErrorItem]:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Ask models.sample for the variants once at startup (it imports torch, which takes a moment), so
-    the first POST does not pay for it. A failure here is logged; POST will report it."""
+    """List the model variants once at startup, so a broken checkpoint directory shows up in the log
+    at once. A failure here is logged; POST will report it."""
     try:
         log.info("model variants: %s", ", ".join(available_models()) or "none")
     except Exception:

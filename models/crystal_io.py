@@ -78,14 +78,20 @@ def charges_from_cif(cif: str) -> list[float] | None:
     return [float(v) for v in block.data[CIF_CHARGE_TAG]]
 
 
-def extxyz_atoms(structure: Structure, charges: Charges, dos: np.ndarray | None, info: dict) -> Atoms:
+def extxyz_atoms(
+    structure: Structure,
+    charges: Charges,
+    dos: np.ndarray | None,
+    info: dict,
+    charge_array: str = EXTXYZ_CHARGE_ARRAY,
+) -> Atoms:
     """One extxyz frame: per-atom ``bader_charge`` (e) and ``dos`` (DOS_BINS columns, states/eV) when
     known; ``info`` becomes the comment-line key=value pairs."""
     from pymatgen.io.ase import AseAtomsAdaptor
 
     atoms = AseAtomsAdaptor.get_atoms(Structure.from_sites(structure.sites))
     if charges is not None:
-        atoms.new_array(EXTXYZ_CHARGE_ARRAY, np.asarray(charges, dtype=float).ravel())
+        atoms.new_array(charge_array, np.asarray(charges, dtype=float).ravel())
     if dos is not None:
         atoms.new_array(EXTXYZ_DOS_ARRAY, np.asarray(dos, dtype=float))
     atoms.info.update(info)
@@ -93,7 +99,9 @@ def extxyz_atoms(structure: Structure, charges: Charges, dos: np.ndarray | None,
 
 
 def write_extxyz(
-    records: Iterable[tuple[Structure, Charges, np.ndarray | None, dict]], out: TextIO
+    records: Iterable[tuple[Structure, Charges, np.ndarray | None, dict]],
+    out: TextIO,
+    charge_array: str = EXTXYZ_CHARGE_ARRAY,
 ) -> int:
     """Append one frame per record to ``out``, one at a time (a long job never sits in memory).
     Returns the number of frames written."""
@@ -101,7 +109,7 @@ def write_extxyz(
 
     n = 0
     for structure, charges, dos, info in records:
-        write(out, extxyz_atoms(structure, charges, dos, info), format="extxyz")
+        write(out, extxyz_atoms(structure, charges, dos, info, charge_array), format="extxyz")
         n += 1
     return n
 

@@ -3,9 +3,8 @@
     python -m models.sample --band-gap 3.0 --num-samples 64 --guidance 2 --seed 0 --out DIR \\
         [--formation-energy -1.5] [--model NAME] [--steps N]
 
-writes ``DIR/cif/sample_XXXX.cif``, ``DIR/samples.extxyz`` (per-atom ``bader_charge`` and ``dos`` arrays
-when the variant has those channels, the same arrays as the web service's archive), ``DIR/dos.json``
-(energy grid + per-site DOS) and ``DIR/summary.json``.
+writes ``DIR/cif/sample_XXXX.cif``, ``DIR/samples.extxyz`` (per-atom charge and ``dos`` arrays when the
+variant has those channels), ``DIR/dos.json`` (energy grid + per-site DOS) and ``DIR/summary.json``.
 """
 
 from __future__ import annotations
@@ -22,6 +21,11 @@ from models.data.descriptor_spec import CHARGE_UNIT, DOS_BINS, DOS_ENERGIES, DOS
 from models.registry import list_models
 from models.sample import GeneratedCrystal, generate, load_model
 
+# The sample-directory reader (models.evaluate.inputs) looks for charges under ASE's "charges" name;
+# the web archive uses crystal_io.EXTXYZ_CHARGE_ARRAY. Switch this to that constant together with
+# the reader.
+SAMPLE_DIR_CHARGE_ARRAY = "charges"
+
 
 def write_outputs(crystals: list[GeneratedCrystal], out: Path, provenance: dict) -> None:
     """CIFs, one extxyz with per-site charges and DOS, DOS JSON and a summary with provenance."""
@@ -31,7 +35,9 @@ def write_outputs(crystals: list[GeneratedCrystal], out: Path, provenance: dict)
     if crystals:
         with open(out / "samples.extxyz", "w") as fh:
             write_extxyz(
-                ((c.structure, c.charges, c.dos, {"sample_index": i}) for i, c in enumerate(crystals)), fh
+                ((c.structure, c.charges, c.dos, {"sample_index": i}) for i, c in enumerate(crystals)),
+                fh,
+                charge_array=SAMPLE_DIR_CHARGE_ARRAY,
             )
     dos_records = [
         {"index": i, "formula": c.structure.composition.reduced_formula, "dos": np.round(c.dos, 6).tolist()}

@@ -80,7 +80,7 @@ def warn_if_no_model() -> None:
         print(f"model       {settings.model_name} <- {settings.model_checkpoint}", flush=True)
         return
     try:
-        from models.sample import list_models
+        from models.registry import list_models
 
         names = list_models()
     except Exception as exc:  # report, but still serve: health and read endpoints work without a model

@@ -42,10 +42,12 @@ FAST_SETTINGS = {
 def _clear_settings_caches() -> None:
     from app.core.config import get_settings
     from app.core.db import reset_engine
+    from app.core.task_queue import get_task_queue
     from app.services.model_registry import available_models
 
     get_settings.cache_clear()
     available_models.cache_clear()
+    get_task_queue.cache_clear()  # rebuilt on next use from the settings now in force
     reset_engine()
 
 
@@ -104,7 +106,6 @@ def services() -> Iterator[Services]:
     # tests never feed work to the integration tests' worker (subprocesses get env["CELERY_QUEUE"]).
     os.environ["CELERY_QUEUE"] = "sampling-inprocess"
     _clear_settings_caches()
-    _reconfigure_celery()
     upgrade(pg.url)
     try:
         yield Services(pg.url, redis.url, root, env)
@@ -118,13 +119,6 @@ def services() -> Iterator[Services]:
         redis.stop(save=False)
         pg.stop(mode="immediate")
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _reconfigure_celery() -> None:
-    """The Celery app object was built at import time from the default settings; rebuild its config."""
-    import worker.celery_app as module
-
-    module.celery_app = module.make_celery()  # app code imports it lazily, so it sees this one
 
 
 @pytest.fixture(scope="session")

@@ -8,42 +8,27 @@ than the slowest chunk; the heartbeat lets us notice a dead worker within ``stal
 from __future__ import annotations
 
 import logging
-import threading
 
 from app.core.config import get_settings
+from app.core.task_queue import get_task_queue
+from worker.periodic import PeriodicThread
+from worker.store import requeue_stale_chunks
 
 log = logging.getLogger(__name__)
 
 
 def reap_once() -> int:
-    from worker.celery_app import celery_app
-    from worker.store import requeue_stale_chunks
-
     settings = get_settings()
     stale = requeue_stale_chunks(settings.stale_after)
     for job_id, chunk_index in stale:
         log.warning(
             "re-enqueueing chunk %s/%d (heartbeat stale > %.0f s)", job_id, chunk_index, settings.stale_after
         )
-        celery_app.send_task(
-            "worker.tasks.sample_chunk", args=[str(job_id), chunk_index], queue=settings.celery_queue
-        )
+        get_task_queue().enqueue_chunk(job_id, chunk_index)
     return len(stale)
 
 
-class Reaper(threading.Thread):
-    def __init__(self, interval: float):
-        super().__init__(name="chunk-reaper", daemon=True)
-        self.interval = interval
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            try:
-                reap_once()
-            except Exception:  # a DB/broker hiccup must not kill the thread
-                log.exception("reaper pass failed")
-            self._stop_event.wait(self.interval)
-
-    def stop(self) -> None:
-        self._stop_event.set()
+def start_reaper(interval: float) -> PeriodicThread:
+    reaper = PeriodicThread("chunk-reaper", interval, reap_once, immediate=True)
+    reaper.start()
+    return reaper

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Structure
 
-from app.services.crystal_io import cif_with_charges, structure_dict
+from models.crystal_io import cif_with_charges, structure_dict
 
 log = logging.getLogger(__name__)
 

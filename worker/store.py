@@ -20,9 +20,8 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from app.core.db import get_engine, session_scope
+from app.core.generation import GenerationParams
 from app.tables import TERMINAL_STATES, ChunkState, Job, JobChunk, JobState, Structure
-
-ACTIVE_JOB_STATES = ("queued", "running")
 
 
 @dataclass(frozen=True)
@@ -33,14 +32,7 @@ class ClaimedChunk:
     size: int
     seed: int
     token: uuid.UUID
-    model_name: str
-    guidance_scale: float
-    steps: int | None
-    band_gap: float | None
-    formation_energy_per_atom: float | None
-    num_atoms: tuple[int, int] | None
-    allowed_elements: list[str] | None
-    required_elements: list[str] | None
+    params: GenerationParams
 
 
 def claim_chunk(job_id: uuid.UUID, chunk_index: int, worker: str, stale_after: float) -> ClaimedChunk | None:
@@ -86,14 +78,7 @@ def claim_chunk(job_id: uuid.UUID, chunk_index: int, worker: str, stale_after: f
             size=row.size,
             seed=row.seed,
             token=token,
-            model_name=job.model_name,
-            guidance_scale=job.guidance_scale,
-            steps=job.steps,
-            band_gap=job.target_band_gap,
-            formation_energy_per_atom=job.target_formation_energy_per_atom,
-            num_atoms=(job.num_atoms_min, job.num_atoms_max) if job.num_atoms_min is not None else None,
-            allowed_elements=job.allowed_elements,
-            required_elements=job.required_elements,
+            params=GenerationParams.from_job(job),
         )
 
 

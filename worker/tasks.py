@@ -22,35 +22,17 @@ from sqlalchemy.exc import OperationalError
 
 from app.core.config import get_settings
 from app.core.db import reset_engine
+from app.core.task_queue import SAMPLE_CHUNK_TASK
 from app.tables import ChunkState
 from worker import model_cache, store
 from worker.celery_app import celery_app
+from worker.periodic import PeriodicThread
 from worker.properties import predict_properties
 from worker.records import structure_record
 
 log = logging.getLogger(__name__)
 
 _reaper = None
-
-
-class ChunkHeartbeat(threading.Thread):
-    """Keeps the chunk's heartbeat fresh while sampling runs (even inside long torch calls)."""
-
-    def __init__(self, claim: store.ClaimedChunk, interval: float):
-        super().__init__(name="chunk-heartbeat", daemon=True)
-        self.claim = claim
-        self.interval = interval
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.wait(self.interval):
-            try:
-                store.heartbeat(self.claim.job_id, self.claim.chunk_index, self.claim.token)
-            except Exception:
-                log.exception("heartbeat failed")
-
-    def stop(self) -> None:
-        self._stop_event.set()
 
 
 class Throttled:
@@ -79,7 +61,12 @@ def run_chunk(job_id: str, chunk_index: int) -> str:
     claim = store.claim_chunk(jid, chunk_index, _worker_name(), settings.stale_after)
     if claim is None:
         return "skipped"
-    beat = ChunkHeartbeat(claim, settings.heartbeat_interval)
+    # Keeps the chunk's heartbeat fresh while sampling runs (even inside long torch calls).
+    beat = PeriodicThread(
+        "chunk-heartbeat",
+        settings.heartbeat_interval,
+        lambda: store.heartbeat(claim.job_id, claim.chunk_index, claim.token),
+    )
     beat.start()
     try:
         return _sample_and_commit(claim, settings)
@@ -101,8 +88,9 @@ def run_chunk(job_id: str, chunk_index: int) -> str:
 def _sample_and_commit(claim: store.ClaimedChunk, settings: Any) -> str:
     from models.sample import GenerationCancelled, generate
 
-    model = model_cache.get_model(claim.model_name)
-    steps = claim.steps or model.default_steps
+    params = claim.params
+    model = model_cache.get_model(params.model_name)
+    steps = params.steps or model.default_steps
     store.record_model(claim.job_id, model.checkpoint_sha256, steps)
 
     progress_gate = Throttled(settings.progress_interval)
@@ -132,14 +120,8 @@ def _sample_and_commit(claim: store.ClaimedChunk, settings: Any) -> str:
         crystals = generate(
             model,
             claim.size,
-            band_gap=claim.band_gap,
-            formation_energy_per_atom=claim.formation_energy_per_atom,
-            guidance_scale=claim.guidance_scale,
             seed=claim.seed,
-            steps=steps,
-            num_atoms=claim.num_atoms,
-            allowed_elements=claim.allowed_elements,
-            required_elements=claim.required_elements,
+            **params.sample_kwargs(steps),
             # One batch per chunk: the model derives per-batch seeds from the batch layout, so sampling
             # the chunk as a single batch makes results depend only on values stored with the job.
             batch_size=claim.size,
@@ -168,7 +150,7 @@ def _sample_and_commit(claim: store.ClaimedChunk, settings: Any) -> str:
             seed=claim.seed,
             model_name=model.name,
             checkpoint_sha256=model.checkpoint_sha256,
-            guidance_scale=claim.guidance_scale,
+            guidance_scale=params.guidance_scale,
             steps=steps,
             properties=props,
         )
@@ -188,7 +170,7 @@ def _sample_and_commit(claim: store.ClaimedChunk, settings: Any) -> str:
 
 
 @celery_app.task(
-    name="worker.tasks.sample_chunk",
+    name=SAMPLE_CHUNK_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     # PostgreSQL unreachable: the task would be acked without having claimed its chunk, leaving a
@@ -233,10 +215,9 @@ def _preload() -> None:
 @worker_ready.connect
 def _start_reaper(**_: Any) -> None:
     global _reaper
-    from worker.reaper import Reaper
+    from worker.reaper import start_reaper
 
-    _reaper = Reaper(get_settings().reaper_interval)
-    _reaper.start()
+    _reaper = start_reaper(get_settings().reaper_interval)
 
 
 @worker_shutdown.connect

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings, get_settings
 from app.core.db import get_sessionmaker
+from app.core.task_queue import TaskQueue, get_task_queue
 from app.tables import Job, Structure
 
 
@@ -24,6 +25,7 @@ def get_db() -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+TaskQueueDep = Annotated[TaskQueue, Depends(get_task_queue)]
 
 
 def get_job_or_404(job_id: uuid.UUID, session: SessionDep) -> Job:

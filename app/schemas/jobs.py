@@ -9,6 +9,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.core.config import get_settings
+from app.core.generation import GenerationParams
 from app.tables import JobState
 
 _settings = get_settings()
@@ -112,6 +113,18 @@ class JobCreate(BaseModel):
                 raise ValueError(f"required_elements {sorted(missing)} are not in allowed_elements")
         return self
 
+    def generation_params(self, model_name: str) -> GenerationParams:
+        return GenerationParams(
+            model_name=model_name,
+            band_gap=self.target.band_gap,
+            formation_energy_per_atom=self.target.formation_energy_per_atom,
+            guidance_scale=self.guidance_scale,
+            steps=self.steps,
+            num_atoms=None if self.num_atoms is None else (self.num_atoms.min, self.num_atoms.max),
+            allowed_elements=self.allowed_elements,
+            required_elements=self.required_elements,
+        )
+
 
 class TimingsOut(BaseModel):
     created_at: datetime
@@ -152,3 +165,17 @@ class JobOut(BaseModel):
     timings: TimingsOut
     error: str | None = None
     links: dict[str, str]
+
+    @staticmethod
+    def params_fields(params: GenerationParams) -> dict:
+        """The generation parameters under their API names (the inverse of
+        :meth:`JobCreate.generation_params`)."""
+        return {
+            "target": Target(band_gap=params.band_gap, formation_energy_per_atom=params.formation_energy_per_atom),
+            "guidance_scale": params.guidance_scale,
+            "steps": params.steps,
+            "model": params.model_name,
+            "num_atoms": None if params.num_atoms is None else NumAtoms(min=params.num_atoms[0], max=params.num_atoms[1]),
+            "allowed_elements": params.allowed_elements,
+            "required_elements": params.required_elements,
+        }

@@ -13,7 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.chunking import plan_chunks
-from app.schemas.jobs import SEED_MAX, JobCreate, JobOut, NumAtoms, Target, TimingsOut
+from app.core.generation import GenerationParams
+from app.core.task_queue import TaskQueue
+from app.schemas.jobs import SEED_MAX, JobCreate, JobOut, TimingsOut
 from app.tables import TERMINAL_STATES, ChunkState, Job, JobChunk, JobState, Structure
 
 
@@ -47,17 +49,9 @@ def create_job(
     job = Job(
         id=uuid.uuid4(),
         state=JobState.queued,
-        target_band_gap=req.target.band_gap,
-        target_formation_energy_per_atom=req.target.formation_energy_per_atom,
+        **req.generation_params(model_name).job_columns(),
         num_samples=req.num_samples,
-        guidance_scale=req.guidance_scale,
         seed=seed,
-        steps=req.steps,
-        model_name=model_name,
-        num_atoms_min=req.num_atoms.min if req.num_atoms else None,
-        num_atoms_max=req.num_atoms.max if req.num_atoms else None,
-        allowed_elements=req.allowed_elements,
-        required_elements=req.required_elements,
         chunk_size=chunk_size,
         num_chunks=len(plans),
         request=req.model_dump(mode="json"),
@@ -97,12 +91,10 @@ def _replay(existing: Job, fingerprint: str) -> Job:
     return existing
 
 
-def enqueue_job(job: Job, queue: str) -> None:
-    """Send one Celery task per chunk. Only (job id, chunk index) travels through Redis."""
-    from worker.celery_app import celery_app
-
+def enqueue_job(queue: TaskQueue, job: Job) -> None:
+    """One task per chunk."""
     for index in range(job.num_chunks):
-        celery_app.send_task("worker.tasks.sample_chunk", args=[str(job.id), index], queue=queue)
+        queue.enqueue_chunk(job.id, index)
 
 
 def delete_job(session: Session, job_id: uuid.UUID) -> None:
@@ -160,19 +152,9 @@ def job_out(session: Session, job: Job, base_url: str = "") -> JobOut:
         num_chunks=job.num_chunks,
         chunks_done=chunks_done,
         chunk_size=job.chunk_size,
-        target=Target(
-            band_gap=job.target_band_gap, formation_energy_per_atom=job.target_formation_energy_per_atom
-        ),
-        guidance_scale=job.guidance_scale,
+        **JobOut.params_fields(GenerationParams.from_job(job)),
         seed=job.seed,
-        steps=job.steps,
-        model=job.model_name,
         checkpoint_sha256=job.checkpoint_sha256,
-        num_atoms=NumAtoms(min=job.num_atoms_min, max=job.num_atoms_max)
-        if job.num_atoms_min is not None
-        else None,
-        allowed_elements=job.allowed_elements,
-        required_elements=job.required_elements,
         timings=TimingsOut(
             created_at=job.created_at,
             started_at=job.started_at,

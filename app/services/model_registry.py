@@ -1,16 +1,16 @@
-"""Which model variants a job may name. Asked from models.sample once per API process."""
+"""Which model variants a job may name, asked once per API process from the torch-free
+:mod:`models.registry`."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
 from app.core.config import get_settings
+from models.registry import list_models
 
 
 @lru_cache
 def available_models() -> tuple[str, ...]:
-    from models.sample import list_models
-
     settings = get_settings()
     names = list(dict.fromkeys(list_models()))
     if settings.model_checkpoint is not None and settings.model_name not in names:

@@ -1,17 +1,14 @@
-"""Structure rows → API representations, list filtering, and the job archive."""
+"""Structure rows → API representations, and list filtering."""
 
 from __future__ import annotations
 
-import json
-import re
-import zipfile
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from app.schemas.structure_query import SUMMARY_FIELDS, StructureQuery
 from app.schemas.structures import (
     METHOD_BAND_GAP,
     METHOD_E_ABOVE_HULL,
@@ -20,24 +17,6 @@ from app.schemas.structures import (
     METHOD_STRUCTURALLY_VALID,
 )
 from app.tables import Job, Structure
-
-SUMMARY_FIELDS = (
-    "id",
-    "job_id",
-    "sample_index",
-    "formula",
-    "reduced_formula",
-    "elements",
-    "n_sites",
-    "lattice",
-    "density",
-    "space_group",
-    "predicted",
-    "validity",
-    "charges",
-    "created_at",
-    "links",
-)
 
 
 def summary(row: Structure, fields: Iterable[str] = SUMMARY_FIELDS) -> dict[str, Any]:
@@ -155,118 +134,32 @@ def provenance(row: Structure, job: Job) -> dict[str, Any]:
     }
 
 
-@dataclass
-class StructureFilters:
-    """Range filters drop rows whose value is null (SQL comparison with NULL is not true)."""
-
-    band_gap_min: float | None = None
-    band_gap_max: float | None = None
-    formation_energy_min: float | None = None
-    formation_energy_max: float | None = None
-    n_sites_min: int | None = None
-    n_sites_max: int | None = None
-    space_group: int | None = None
-    elements: list[str] | None = None
-    formula: str | None = None
-    e_above_hull_min: float | None = None
-    e_above_hull_max: float | None = None
-    structurally_valid: bool | None = None
-    smact_valid: bool | None = None
-    valid: bool | None = None
-
-    def apply(self, query: Select) -> Select:
-        S = Structure
-        for column, lo, hi in (
-            (S.band_gap_pred, self.band_gap_min, self.band_gap_max),
-            (S.formation_energy_pred, self.formation_energy_min, self.formation_energy_max),
-            (S.e_above_hull_pred, self.e_above_hull_min, self.e_above_hull_max),
-            (S.n_sites, self.n_sites_min, self.n_sites_max),
-        ):
-            if lo is not None:
-                query = query.where(column >= lo)
-            if hi is not None:
-                query = query.where(column <= hi)
-        if self.space_group is not None:
-            query = query.where(S.space_group_number == self.space_group)
-        if self.elements:
-            query = query.where(S.elements.contains(self.elements))
-        if self.formula:
-            query = query.where(S.reduced_formula == self.formula)
-        if self.structurally_valid is not None:
-            query = query.where(S.structure_valid.is_(self.structurally_valid))
-        if self.smact_valid is not None:
-            query = query.where(S.smact_valid.is_(self.smact_valid))
-        if self.valid is True:
-            query = query.where(S.structure_valid.is_(True), S.smact_valid.is_(True))
-        elif self.valid is False:  # known to fail at least one check
-            query = query.where((S.structure_valid.is_(False)) | (S.smact_valid.is_(False)))
-        return query
-
-
-def build_archive(session: Session, job: Job) -> IO[bytes]:
-    """Zip of one CIF per structure, one extxyz with all frames (charges + DOS per atom), and a
-    manifest. Written to a spooled temp file so large jobs do not sit in memory."""
-    import tempfile
-
-    from pymatgen.core import Structure as PmgStructure
-
-    from app.services.crystal_io import extxyz_frames
-    from models.data.descriptor_spec import CHARGE_UNIT, DOS_ENERGIES, DOS_SIGMA, DOS_UNIT
-
-    spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
-    manifest: dict[str, Any] = {
-        "job_id": str(job.id),
-        "state": job.state.value,
-        "num_samples": job.num_samples,
-        "target": {
-            "band_gap": job.target_band_gap,
-            "formation_energy_per_atom": job.target_formation_energy_per_atom,
-        },
-        "guidance_scale": job.guidance_scale,
-        "seed": job.seed,
-        "steps": job.steps,
-        "model": job.model_name,
-        "checkpoint_sha256": job.checkpoint_sha256,
-        "units": {
-            "predicted.band_gap": "eV",
-            "predicted.formation_energy_per_atom": "eV/atom",
-            "predicted.e_above_hull": "eV/atom (unrelaxed CHGNet)",
-            "bader_charge": CHARGE_UNIT,
-            "dos": DOS_UNIT,
-            "dos_energies": "eV",
-            "dos_sigma_eV": DOS_SIGMA,
-        },
-        "dos_energies": DOS_ENERGIES.tolist(),
-        "extxyz": "structures.extxyz: per-atom arrays `bader_charge` (e) and `dos` (one column per energy)",
-        "structures": [],
-    }
-    frames = []
-    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        rows = session.scalars(
-            select(Structure)
-            .where(Structure.job_id == job.id)
-            .order_by(Structure.sample_index)
-            .execution_options(yield_per=200)
-        )
-        for row in rows:
-            name = f"cif/{row.sample_index:05d}_{re.sub(r'[^A-Za-z0-9]', '', row.formula)}.cif"
-            zf.writestr(name, row.cif)
-            manifest["structures"].append(
-                {
-                    "id": str(row.id),
-                    "sample_index": row.sample_index,
-                    "formula": row.formula,
-                    "cif": name,
-                    "space_group": row.space_group_symbol,
-                    "seed": row.seed,
-                    "predicted": predicted(row),
-                    "validity": validity(row),
-                }
-            )
-            info = {"structure_id": str(row.id), "sample_index": row.sample_index, "formula": row.formula}
-            frames.append((PmgStructure.from_dict(row.structure), row.charges, row.dos, info))
-        if frames:
-            zf.writestr("structures.extxyz", extxyz_frames(frames))
-        zf.writestr("manifest.json", json.dumps(manifest, indent=1))
-    spool.seek(0)
-    return spool
+def apply_filters(query: Select, q: StructureQuery) -> Select:
+    """The filters of ``q`` as WHERE clauses. A range filter drops rows whose value is null (an SQL
+    comparison with NULL is not true)."""
+    S = Structure
+    for column, lo, hi in (
+        (S.band_gap_pred, q.band_gap_min, q.band_gap_max),
+        (S.formation_energy_pred, q.formation_energy_min, q.formation_energy_max),
+        (S.e_above_hull_pred, q.e_above_hull_min, q.e_above_hull_max),
+        (S.n_sites, q.n_sites_min, q.n_sites_max),
+    ):
+        if lo is not None:
+            query = query.where(column >= lo)
+        if hi is not None:
+            query = query.where(column <= hi)
+    if q.space_group is not None:
+        query = query.where(S.space_group_number == q.space_group)
+    if q.element_list:
+        query = query.where(S.elements.contains(q.element_list))
+    if q.formula:
+        query = query.where(S.reduced_formula == q.formula)
+    if q.structurally_valid is not None:
+        query = query.where(S.structure_valid.is_(q.structurally_valid))
+    if q.smact_valid is not None:
+        query = query.where(S.smact_valid.is_(q.smact_valid))
+    if q.valid is True:
+        query = query.where(S.structure_valid.is_(True), S.smact_valid.is_(True))
+    elif q.valid is False:  # known to fail at least one check
+        query = query.where((S.structure_valid.is_(False)) | (S.smact_valid.is_(False)))
+    return query

@@ -42,7 +42,11 @@ def test_dockerfile_has_api_and_cuda_worker_targets():
     assert {"base", "api", "worker"} <= set(stages)
     worker_stage = text.split("AS worker", 1)[1]
     assert "download.pytorch.org/whl/${TORCH_CUDA}" in worker_stage and "torch==2.13.0" in worker_stage
-    assert "celery" in worker_stage and "uvicorn" in text.split("AS api", 1)[1].split("AS worker")[0]
+    api_stage = text.split("AS api", 1)[1].split("AS worker")[0]
+    assert "celery" in worker_stage and "uvicorn" in api_stage
+    # The API runs without torch: its stage installs the dependencies minus torch, the package --no-deps.
+    assert "pip install torch" not in api_stage and "startswith('torch')" in api_stage
+    assert "--no-deps -e ." in api_stage and "COPY worker" not in api_stage
     # Everything the images copy exists in the repo.
     for src in re.findall(r"^COPY\s+(.+?)\s+\S+$", text, flags=re.M):
         for part in src.split():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from pymatgen.core import Structure
 
-from app.services.crystal_io import charges_from_cif
+from models.crystal_io import charges_from_cif
 from tests.integration.helpers import all_structures, submit, wait_for, wait_terminal
 
 pytestmark = [pytest.mark.integration]

@@ -9,8 +9,9 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from app.api.deps import SettingsDep
+from app.api.deps import SettingsDep, TaskQueueDep
 from app.core.db import get_engine
+from app.core.task_queue import TaskQueue
 from app.metrics import registry
 from app.schemas.envelope import ok
 
@@ -32,26 +33,24 @@ def _check_db() -> str | None:
         return f"database: {type(exc).__name__}: {exc}".splitlines()[0]
 
 
-def _check_broker_and_workers(timeout: float) -> tuple[str | None, str | None, list[str]]:
-    from worker.celery_app import celery_app
-
+def _check_broker_and_workers(
+    queue: TaskQueue, timeout: float
+) -> tuple[str | None, str | None, list[str]]:
     try:
-        with celery_app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=timeout)
+        queue.check_broker(timeout)
     except Exception as exc:
         return f"broker: {type(exc).__name__}: {exc}".splitlines()[0], None, []
     try:
-        replies = celery_app.control.inspect(timeout=timeout).ping() or {}
+        workers = queue.ping_workers(timeout)
     except Exception as exc:
         return None, f"workers: {type(exc).__name__}: {exc}", []
-    workers = sorted(replies)
     return None, None if workers else "no worker answered a ping", workers
 
 
 @router.get("/readyz", summary="Ready when PostgreSQL, Redis and at least one worker answer")
-def readyz(settings: SettingsDep) -> JSONResponse:
+def readyz(settings: SettingsDep, queue: TaskQueueDep) -> JSONResponse:
     db_error = _check_db()
-    broker_error, worker_error, workers = _check_broker_and_workers(settings.readiness_timeout)
+    broker_error, worker_error, workers = _check_broker_and_workers(queue, settings.readiness_timeout)
     checks = {
         "database": db_error or "ok",
         "broker": broker_error or "ok",

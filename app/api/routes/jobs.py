@@ -9,45 +9,19 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
-from app.api.deps import JobDep, SessionDep, SettingsDep
-from app.api.query import reject_unknown_query_params
+from app.api.deps import JobDep, SessionDep, SettingsDep, TaskQueueDep
 from app.schemas.envelope import Envelope, ok
 from app.schemas.jobs import JobCreate, JobOut
+from app.schemas.structure_query import StructureQuery
 from app.schemas.structures import StructureSummary
 from app.services import jobs as job_service
+from app.services.archive import build_archive
 from app.services.model_registry import available_models
-from app.services.structures import (
-    SUMMARY_FIELDS,
-    StructureFilters,
-    build_archive,
-    properties_meta,
-    summary,
-)
+from app.services.structures import apply_filters, properties_meta, summary
 from app.tables import Job, JobState, Structure
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-
-STRUCTURE_QUERY = {
-    "limit",
-    "offset",
-    "fields",
-    "band_gap_min",
-    "band_gap_max",
-    "formation_energy_min",
-    "formation_energy_max",
-    "e_above_hull_min",
-    "e_above_hull_max",
-    "structurally_valid",
-    "smact_valid",
-    "valid",
-    "n_sites_min",
-    "n_sites_max",
-    "space_group",
-    "elements",
-    "formula",
-}
-
 
 @router.post("", status_code=202, response_model=Envelope[JobOut], summary="Submit a generation job")
 def submit_job(
@@ -56,6 +30,7 @@ def submit_job(
     response: Response,
     session: SessionDep,
     settings: SettingsDep,
+    queue: TaskQueueDep,
     idempotency_key: Annotated[
         str | None,
         Header(min_length=1, max_length=255, description="Retries with the same key return the same job."),
@@ -82,7 +57,7 @@ def submit_job(
         raise HTTPException(409, detail=str(exc)) from exc
     if created:
         try:
-            job_service.enqueue_job(job, settings.celery_queue)
+            job_service.enqueue_job(queue, job)
         except Exception as exc:
             log.exception("broker unavailable; dropping job %s", job.id)
             job_service.delete_job(session, job.id)
@@ -137,94 +112,13 @@ def list_structures(
     job: JobDep,
     session: SessionDep,
     settings: SettingsDep,
-    request: Request,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    fields: Annotated[
-        str | None, Query(description=f"Comma-separated subset of: {', '.join(SUMMARY_FIELDS)}")
-    ] = None,
-    band_gap_min: Annotated[
-        float | None, Query(description="Predicted band gap ≥, eV", allow_inf_nan=False)
-    ] = None,
-    band_gap_max: Annotated[
-        float | None, Query(description="Predicted band gap ≤, eV", allow_inf_nan=False)
-    ] = None,
-    formation_energy_min: Annotated[
-        float | None, Query(description="Predicted E_form ≥, eV/atom", allow_inf_nan=False)
-    ] = None,
-    formation_energy_max: Annotated[
-        float | None, Query(description="Predicted E_form ≤, eV/atom", allow_inf_nan=False)
-    ] = None,
-    e_above_hull_min: Annotated[
-        float | None,
-        Query(description="Predicted energy above hull ≥, eV/atom (unrelaxed CHGNet)", allow_inf_nan=False),
-    ] = None,
-    e_above_hull_max: Annotated[
-        float | None,
-        Query(description="Predicted energy above hull ≤, eV/atom (unrelaxed CHGNet)", allow_inf_nan=False),
-    ] = None,
-    structurally_valid: Annotated[
-        bool | None, Query(description="Distances ≥ 0.5 Å and volume ≥ 0.1 Å³ (true/false)")
-    ] = None,
-    smact_valid: Annotated[
-        bool | None, Query(description="SMACT charge-neutral, electronegativity-balanced (true/false)")
-    ] = None,
-    valid: Annotated[
-        bool | None,
-        Query(description="true: both validity checks pass; false: at least one is known to fail"),
-    ] = None,
-    n_sites_min: Annotated[int | None, Query(ge=1)] = None,
-    n_sites_max: Annotated[int | None, Query(ge=1)] = None,
-    space_group: Annotated[int | None, Query(ge=1, le=230)] = None,
-    elements: Annotated[
-        str | None, Query(description="Comma-separated elements that must all be present")
-    ] = None,
-    formula: Annotated[str | None, Query(description="Reduced formula, e.g. NaCl")] = None,
+    query: Annotated[StructureQuery, Query()],
 ) -> dict[str, Any]:
-    reject_unknown_query_params(request, STRUCTURE_QUERY)
-    selected = SUMMARY_FIELDS
-    if fields:
-        selected = tuple(f.strip() for f in fields.split(",") if f.strip())
-        unknown = sorted(set(selected) - set(SUMMARY_FIELDS))
-        if unknown:
-            raise HTTPException(
-                400, detail=f"unknown field(s) {unknown}; allowed: {', '.join(SUMMARY_FIELDS)}"
-            )
-    for name, lo, hi in (
-        ("band_gap", band_gap_min, band_gap_max),
-        ("formation_energy", formation_energy_min, formation_energy_max),
-        ("e_above_hull", e_above_hull_min, e_above_hull_max),
-        ("n_sites", n_sites_min, n_sites_max),
-    ):
-        if lo is not None and hi is not None and lo > hi:
-            raise HTTPException(400, detail=f"{name}_min ({lo}) is greater than {name}_max ({hi})")
-    element_list = [e.strip() for e in elements.split(",") if e.strip()] if elements else None
-    if element_list:
-        from pymatgen.core.periodic_table import Element
-
-        bad = [e for e in element_list if not Element.is_valid_symbol(e)]
-        if bad:
-            raise HTTPException(400, detail=f"unknown element symbol(s) {bad}")
-    filters = StructureFilters(
-        band_gap_min=band_gap_min,
-        band_gap_max=band_gap_max,
-        formation_energy_min=formation_energy_min,
-        formation_energy_max=formation_energy_max,
-        n_sites_min=n_sites_min,
-        n_sites_max=n_sites_max,
-        space_group=space_group,
-        elements=element_list,
-        formula=formula,
-        e_above_hull_min=e_above_hull_min,
-        e_above_hull_max=e_above_hull_max,
-        structurally_valid=structurally_valid,
-        smact_valid=smact_valid,
-        valid=valid,
-    )
-    base = filters.apply(select(Structure).where(Structure.job_id == job.id))
+    limit, offset = query.limit, query.offset
+    base = apply_filters(select(Structure).where(Structure.job_id == job.id), query)
     total = session.scalar(select(func.count()).select_from(base.subquery()))
     rows = session.scalars(base.order_by(Structure.sample_index).limit(limit).offset(offset)).all()
-    data = [StructureSummary(**summary(r, selected)) for r in rows]
+    data = [StructureSummary(**summary(r, query.selected_fields)) for r in rows]
     next_offset = offset + limit if offset + limit < (total or 0) else None
     return {
         "data": data,

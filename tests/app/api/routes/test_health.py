@@ -10,13 +10,16 @@ def test_healthz(client):
     assert r.status_code == 200 and r.json() == {"data": {"status": "ok"}, "meta": {}, "errors": []}
 
 
-def test_readyz_is_503_with_a_dead_broker(client, monkeypatch):
-    import worker.celery_app as celery_module
+def test_readyz_is_503_with_a_dead_broker(client):
+    from app.core.task_queue import TaskQueue, get_task_queue, make_celery
     from app.local_services import free_port
 
-    dead = celery_module.make_celery(f"redis://127.0.0.1:{free_port()}/0")
-    monkeypatch.setattr(celery_module, "celery_app", dead)
-    r = client.get("/readyz")
+    dead = TaskQueue(make_celery(f"redis://127.0.0.1:{free_port()}/0"), "nowhere")
+    client.app.dependency_overrides[get_task_queue] = lambda: dead
+    try:
+        r = client.get("/readyz")
+    finally:
+        client.app.dependency_overrides.clear()
     assert r.status_code == 503
     body = r.json()
     assert body["data"]["database"] == "ok"

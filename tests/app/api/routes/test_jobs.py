@@ -50,6 +50,25 @@ def test_idempotency_key_returns_the_same_job(client):
     assert no_key.json()["data"]["id"] != first.json()["data"]["id"]
 
 
+def test_broker_down_at_submission_is_503_and_keeps_nothing(client):
+    from app.core.task_queue import TaskQueue, get_task_queue, make_celery
+    from app.local_services import free_port
+
+    dead = TaskQueue(make_celery(f"redis://127.0.0.1:{free_port()}/0"), "nowhere")
+    dead.celery.conf.broker_connection_max_retries = 0
+    dead.celery.conf.broker_transport_options = {"max_retries": 0}
+    client.app.dependency_overrides[get_task_queue] = lambda: dead
+    key = f"test-{uuid.uuid4()}"
+    try:
+        r = client.post("/v1/jobs", json={"num_samples": 1, "seed": 3}, headers={"Idempotency-Key": key})
+    finally:
+        client.app.dependency_overrides.clear()
+    assert r.status_code == 503 and "nothing was submitted" in r.json()["errors"][0]["message"]
+    with get_engine().connect() as conn:
+        kept = conn.execute(text("SELECT count(*) FROM jobs WHERE idempotency_key = :k"), {"k": key}).scalar()
+    assert kept == 0
+
+
 def test_submitted_job_shape(client):
     r = client.post(
         "/v1/jobs",
@@ -132,17 +151,19 @@ def test_structure_listing_pagination_fields_and_filters(client, finished_job):
 @pytest.mark.parametrize(
     ("params", "needle"),
     [
-        ({"fields": "formula,secret"}, "unknown field"),
-        ({"band_gap_mn": 1}, "unknown query parameter"),
-        ({"band_gap_min": 3, "band_gap_max": 1}, "greater than"),
+        ({"fields": "formula,secret"}, "unknown field(s) ['secret']"),
+        ({"band_gap_mn": 1}, "unknown query parameter 'band_gap_mn'"),
+        ({"band_gap_min": 3, "band_gap_max": 1}, "band_gap_min (3.0) is greater than band_gap_max (1.0)"),
         ({"e_above_hull_min": 0.5, "e_above_hull_max": 0.1}, "greater than"),
-        ({"e_above_hull_mx": 0.1}, "unknown query parameter"),
-        ({"elements": "Na,Qq"}, "unknown element"),
+        ({"n_sites_min": 9, "n_sites_max": 2}, "n_sites_min (9) is greater than"),
+        ({"e_above_hull_mx": 0.1}, "unknown query parameter 'e_above_hull_mx'"),
+        ({"elements": "Na,Qq"}, "unknown element symbol(s) ['Qq']"),
     ],
 )
-def test_structure_listing_bad_queries_are_400(client, finished_job, params, needle):
+def test_structure_listing_bad_queries_are_422_with_a_clear_message(client, finished_job, params, needle):
     r = client.get(f"/v1/jobs/{finished_job.id}/structures", params=params)
-    assert r.status_code == 400 and needle in r.json()["errors"][0]["message"]
+    assert r.status_code == 422, r.text
+    assert needle in r.json()["errors"][0]["message"]
 
 
 @pytest.mark.parametrize(
