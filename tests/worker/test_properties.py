@@ -46,14 +46,8 @@ def awkward_crystals() -> dict[str, Structure]:
 
 @pytest.fixture(scope="module")
 def predicted() -> dict[str, dict]:
-    import torch
-
-    threads = torch.get_num_threads()
-    try:
-        crystals = awkward_crystals()
-        return dict(zip(crystals, properties.predict_properties(list(crystals.values())), strict=True))
-    finally:
-        torch.set_num_threads(threads)
+    crystals = awkward_crystals()
+    return dict(zip(crystals, properties.predict_properties(list(crystals.values())), strict=True))
 
 
 def test_well_formed_crystal_gets_every_property(predicted):
@@ -232,3 +226,21 @@ def test_run_chunk_fills_properties_with_the_real_evaluator(job_factory):
     assert len(rows) == 3 and {r.properties_status for r in rows} <= {"computed", "partial"}
     assert all(r.band_gap_pred is not None and r.band_gap_pred >= 0 for r in rows)
     assert all(isinstance(r.structure_valid, bool) and isinstance(r.smact_valid, bool) for r in rows)
+
+
+def test_loading_chgnet_leaves_the_process_thread_count_alone():
+    """TORCH_THREADS is the worker's to set (worker process init); the evaluation library must not
+    override it when it loads CHGNet."""
+    import torch
+
+    from models.evaluate.chgnet_calc import chgnet_model
+
+    threads = torch.get_num_threads()
+    wanted = 2 if threads != 2 else 3
+    torch.set_num_threads(wanted)
+    try:
+        chgnet_model.cache_clear()
+        chgnet_model()
+        assert torch.get_num_threads() == wanted
+    finally:
+        torch.set_num_threads(threads)
