@@ -52,7 +52,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from pymatgen.core import Composition, Structure  # noqa: E402
 
-from benchmarks.inverse import jsonable  # noqa: E402
+from benchmarks.jsonable import jsonable  # noqa: E402
 from benchmarks.provenance import REPO, git_commit, machine, utc_now  # noqa: E402
 from models.data.descriptor_spec import DOS_BINS  # noqa: E402
 from models.data.descriptors.settings import DEFAULT_SETTINGS, DFTSettings  # noqa: E402

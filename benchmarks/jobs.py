@@ -17,17 +17,16 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CACHE_VERSION = 2  # bump when a job function changes what it computes
-# Address-space cap per worker process. Why: a worker evaluating generated crystals grew to 23 GB and the
-# kernel's OOM killer took the whole pool down (2026-12-01, 28 of 44 inverse cells done; most likely a
-# CHGNet relaxation that collapsed a cell). Under the cap the allocation fails inside the worker as MemoryError / RuntimeError,
-# which the evaluation records against that crystal (``stability_error``) instead of losing the run.
-# 9 GB × 2 workers leaves the parent and the OS room on the 24 GB machine; override per run with
-# BENCH_WORKER_MEMORY_GB.
+CACHE_VERSION = 3  # bump when a job function changes what it computes
+# Address-space cap per worker process. Why: a CHGNet relaxation that collapses a generated cell can grow
+# a worker past the machine's memory, and the kernel's OOM killer then takes the whole pool down. Under
+# the cap the allocation fails inside the worker as MemoryError / RuntimeError, which the evaluation
+# records against that crystal (``stability_error``) instead of losing the run. 9 GB × 2 workers leaves
+# the parent and the OS room on a 24 GB machine; override per run with BENCH_WORKER_MEMORY_GB.
 WORKER_MEMORY_GB = float(os.environ.get("BENCH_WORKER_MEMORY_GB", "9"))
 
 
@@ -95,7 +94,10 @@ def load_cached(cache_dir: Path, job: Job) -> dict | None:
 def _store(cache_dir: Path, job: Job, result: dict) -> None:
     path = _cache_path(cache_dir, job)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"fingerprint": job.fingerprint(), "key": job.key, "result": result}) + "\n")
+    # The job's own arguments are stored with its result, so a later step (e.g. re-sampling a cell for
+    # DFT) reads them instead of reconstructing them from the fingerprint.
+    entry = {"fingerprint": job.fingerprint(), "key": job.key, "fn": job.fn, "kwargs": job.kwargs, "result": result}
+    tmp.write_text(json.dumps(entry) + "\n")
     os.replace(tmp, path)
 
 
@@ -136,18 +138,14 @@ def run_jobs(
     ctx = mp.get_context("spawn")
     failed: dict[str, str] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        pending = {pool.submit(_call, j.fn, j.kwargs, threads, WORKER_MEMORY_GB): j for j in todo}
-        finished = 0
-        while pending:
-            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in ready:
-                job = pending.pop(fut)
-                finished += 1
-                try:
-                    done(job, fut.result(), finished)
-                except Exception as exc:  # a failed job must not cost the other jobs' results
-                    failed[job.key] = repr(exc)
-                    log(f"[bench] {finished}/{len(todo)} {job.key}: FAILED {exc!r}")
+        futures = {pool.submit(_call, j.fn, j.kwargs, threads, WORKER_MEMORY_GB): j for j in todo}
+        for finished, fut in enumerate(as_completed(futures), 1):
+            job = futures[fut]
+            try:
+                done(job, fut.result(), finished)
+            except Exception as exc:  # a failed job must not cost the other jobs' results
+                failed[job.key] = repr(exc)
+                log(f"[bench] {finished}/{len(todo)} {job.key}: FAILED {exc!r}")
     if failed:
         raise JobsFailed(failed)
     return results

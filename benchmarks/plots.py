@@ -140,3 +140,46 @@ def validity_vs_steps(result: dict, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def training_distribution() -> dict[str, np.ndarray]:
+    """Band gap and formation energy of the corpus train split (the distribution the model learned)."""
+    from models.data.corpus import corpus_frame
+
+    df = corpus_frame()
+    train = df[df["split"] == "train"]
+    return {
+        "band_gap": train["band_gap"].dropna().to_numpy(dtype=float),
+        "formation_energy_per_atom": train["formation_energy_per_atom"].dropna().to_numpy(dtype=float),
+    }
+
+
+def formation_energy_errors(result: dict, path: Path) -> Path:
+    """Histogram of (generated − target) formation energy per E_form target and variant: the mean error
+    hides a bimodal distribution (crystals on target plus a mode far from it)."""
+    cells = _grid_cells(result)
+    variants = list(dict.fromkeys(r["variant"] for r in result["grid"]["rows"]))
+    targets = [t for t in target_grid() if t and "formation_energy_per_atom" in t]
+    fig, axes = plt.subplots(1, max(len(targets), 1), figsize=(6 * max(len(targets), 1), 4.5), squeeze=False)
+    bins = np.linspace(-3.0, 3.0, 61)
+    for ax, target in zip(axes.flat, targets, strict=False):
+        for v in variants:
+            cell = cells.get((v, target_key(target)))
+            if cell is None:
+                continue
+            e = np.array([r["target_errors"]["formation_energy_per_atom"] for r in cell["records"]
+                          if (r.get("target_errors") or {}).get("formation_energy_per_atom") is not None])
+            if e.size:
+                ax.hist(np.clip(e, bins[0], bins[-1]), bins=bins, histtype="step", linewidth=1.8,
+                        label=f"{v} (n={e.size})")
+        tol = TOLERANCE["formation_energy_per_atom"]
+        ax.axvspan(-tol, tol, color="tab:green", alpha=0.15)
+        ax.set_title(f"target: {target_label(target)}")
+        ax.set_xlabel("E_form generated − target (eV/atom, CHGNet; clipped to ±3)")
+        ax.set_ylabel("crystals")
+        ax.legend(fontsize=7)
+    fig.suptitle("Guided formation-energy error distribution (green: ±0.2 eV/atom success band)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks.inverse import jsonable
+from benchmarks.jsonable import jsonable
 
 SMOKE_BANNER = (
     "> **SMOKE RUN (`--quick`)** — tiny sample counts and a short CHGNet relaxation, meant to check the "
@@ -35,7 +35,8 @@ def header_lines(payload: dict) -> list[str]:
     m = prov.get("machine", {})
     lines += [
         f"- date: {prov.get('date_start')} → {prov.get('date_end')} (wall {prov.get('wall_seconds', 0):.0f} s "
-        f"for this invocation; job CPU-seconds for this suite {prov.get('job_cpu_seconds', 0):.0f})",
+        f"for this invocation; job CPU-seconds for this suite {prov.get('job_cpu_seconds', 0):.0f} = "
+        f"{prov.get('job_cpu_seconds', 0) / 3600:.2f} core-hours)",
         *(
             [f"- {len(prov['jobs_resumed_from_cache'])} job(s) were finished by an earlier invocation of the same "
              "command and resumed from the cache; the job seconds above include them"]
@@ -71,6 +72,20 @@ def write_suite(out_dir: Path, payload: dict, body_lines: list[str]) -> tuple[Pa
     return json_path, md_path
 
 
+def inverse_settings_from(settings: dict):
+    """Settings of a stored result; results from before ``uncond_samples`` ran every cell at one size."""
+    from benchmarks.settings import InverseSettings
+
+    settings = {"uncond_samples": settings.get("samples_per_cell"), **settings}
+    return InverseSettings(**settings)
+
+
+def sampling_settings_from(settings: dict):
+    from benchmarks.settings import SamplingSettings
+
+    return SamplingSettings(**settings)
+
+
 def rerender(json_path: Path) -> Path:
     """Write ``<suite>.md`` again from ``<suite>.json`` alone, with the current report code.
 
@@ -78,15 +93,14 @@ def rerender(json_path: Path) -> Path:
     duplicated line) must not need the hours of jobs behind the numbers; the JSON holds everything the
     markdown shows. Plots are not redrawn. Returns the markdown path."""
     from benchmarks import inverse as inverse_suite
-    from benchmarks import sampling as sampling_suite
-    from benchmarks.settings import InverseSettings, SamplingSettings
+    from benchmarks import sampling_report
 
     payload = json.loads(Path(json_path).read_text())
     suite = payload["suite"]
     if suite == "inverse":
-        body = inverse_suite.markdown(payload["results"], InverseSettings(**payload["settings"]))
+        body = inverse_suite.markdown(payload["results"], inverse_settings_from(payload["settings"]))
     elif suite == "sampling":
-        body = sampling_suite.markdown(payload["results"], SamplingSettings(**payload["settings"]))
+        body = sampling_report.markdown(payload["results"], sampling_settings_from(payload["settings"]))
     else:
         raise ValueError(f"{json_path}: suite {suite!r} has no markdown renderer here")
     return write_suite(Path(json_path).parent, payload, body)[1]

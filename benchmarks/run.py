@@ -26,6 +26,7 @@ from pathlib import Path  # noqa: E402
 
 from benchmarks import inverse as inverse_suite  # noqa: E402
 from benchmarks import sampling as sampling_suite  # noqa: E402
+from benchmarks import sampling_report  # noqa: E402
 from benchmarks.estimate import project  # noqa: E402
 from benchmarks.jobs import Job, run_jobs  # noqa: E402
 from benchmarks.provenance import REPO, git_commit, machine, utc_now  # noqa: E402
@@ -121,14 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     sampling_result = inverse_result = None
     written: list[Path] = []
     if "inverse" in suites and avail:
-        grid = inverse_suite.assemble_grid(avail, i_set, results)
-        sweep_v, note = inverse_suite.sweep_variant(avail, grid["rows"])
+        rows = inverse_suite.assemble_grid([v.name for v in avail], i_set, results)["rows"]
+        sweep_v, note = inverse_suite.sweep_variant(avail, rows)
         extra = [j for j in inverse_suite.sweep_jobs(sweep_v, i_set) if j.key not in results]
         if extra:
             log(f"[bench] γ sweep on {note}")
             results.update(run_jobs(extra, cache, workers=args.workers, threads=args.threads, log=log))
-        inverse_result = {"grid": grid, "sweep": inverse_suite.assemble_sweep(sweep_v, i_set, results),
-                          "sweep_variant_note": note}
+        inverse_result = inverse_suite.assemble(avail, i_set, results, sweep_v, note)
     if "sampling" in suites and avail:
         sampling_result = sampling_suite.assemble(avail, s_set, results)
 
@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = s_set.as_dict() if suite == "sampling" else i_set.as_dict()
         payload = _payload(suite, args, selection, settings, prov)
         payload["provenance"]["job_cpu_seconds"] = round(_job_cpu(results, f"{suite}__"), 1)
+        payload["provenance"]["core_hours"] = round(payload["provenance"]["job_cpu_seconds"] / 3600.0, 3)
         payload["provenance"]["job_wall_seconds"] = round(
             sum(r.get("job_wall_seconds", 0.0) for k, r in results.items() if k.startswith(f"{suite}__")), 1
         )
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         if result is None:
             body = ["No variant could be benchmarked (see the skipped variants above)."]
         else:
-            mod = sampling_suite if suite == "sampling" else inverse_suite
+            mod = sampling_report if suite == "sampling" else inverse_suite
             body = mod.markdown(result, s_set if suite == "sampling" else i_set)
             out.mkdir(parents=True, exist_ok=True)
             payload["plots"] = [p.name for p in mod.plot(result, out)]

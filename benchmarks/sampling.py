@@ -1,12 +1,15 @@
-"""Suite ``sampling`` (issue 3): validity, sampling speed, validity vs steps, training throughput.
+"""Suite ``sampling``: validity, composition statistics, speed, validity vs steps, type leak, throughput.
 
 Per variant: ``samples`` unconditional and ``samples`` guided crystals (band gap 3 eV, γ = 2) at the
 model's default step count, scored for structural validity (all distances ≥ 0.5 Å, volume ≥ 0.1 Å³)
-and SMACT compositional validity with :mod:`models.evaluate.validity` — the same code the evaluation
-uses, so the numbers agree with issue 5's "valid". Speed is the wall time of ``generate`` divided by
-the number of crystals (validity checks excluded), with the torch thread count recorded. The
-validity/steps trade-off repeats the guided run at each step count. Training throughput comes from
-the shipped training log (the run itself, not a re-measurement under different load).
+and SMACT compositional validity with :mod:`models.evaluate.validity` — the same code the inverse
+suite uses. Because all-metal cells pass SMACT by definition, SMACT is also reported on the crystals
+that are not all-metal, with the all-metal fraction; next to them the mean number of distinct elements
+per cell (training split for reference) and the fraction of as-sampled crystals StructureMatcher
+matches to a corpus / MPTS-52 crystal. Speed is the wall time of ``generate`` divided by the number of
+crystals (checks excluded). The validity/steps trade-off repeats the guided run at each step count; the
+type-leak check (:mod:`benchmarks.type_leak`) runs once per variant; training throughput comes from the
+shipped training log.
 """
 
 from __future__ import annotations
@@ -14,15 +17,11 @@ from __future__ import annotations
 import csv
 import statistics
 import time
-from pathlib import Path
 
 from benchmarks.jobs import Job
 from benchmarks.settings import SamplingSettings
 from benchmarks.variants import VariantInfo
 
-STRUCTURE_GOAL = 0.95
-COMPOSITION_GOAL = 0.80
-SPEED_GOAL_S = 1.0
 GUIDED_S_PER_CRYSTAL_STEP = 0.003  # rough CPU cost, only used to start the longest jobs first
 
 
@@ -35,6 +34,7 @@ def sampling_job(
     band_gap: float | None,
     seed: int,
     batch_size: int,
+    match_known: bool = True,
 ) -> dict:
     """Generate ``n`` crystals and score their validity; runs inside a worker process."""
     import torch
@@ -61,6 +61,9 @@ def sampling_job(
     s_ok = sum(c.structure_valid for c in checks)
     c_ok = sum(c.composition_valid for c in checks)
     both = sum(c.valid for c in checks)
+    metal = sum(c.all_metal for c in checks)
+    c_ok_not_metal = sum(c.composition_valid for c in checks if not c.all_metal)
+    known = known_matches([c.structure for c in crystals]) if match_known else None
     return {
         "n": n_out,
         "steps": steps_used,
@@ -81,7 +84,25 @@ def sampling_job(
         "valid_rate": both / n_out if n_out else None,
         "unique_formulas": len({c.structure.composition.reduced_formula for c in crystals}),
         "mean_sites": statistics.fmean(len(c.structure) for c in crystals) if crystals else None,
+        "mean_elements": (
+            statistics.fmean(len(c.structure.composition.elements) for c in crystals) if crystals else None
+        ),
+        "all_metal": metal,
+        "all_metal_rate": metal / n_out if n_out else None,
+        "not_all_metal": n_out - metal,
+        "composition_valid_not_all_metal": c_ok_not_metal,
+        "composition_valid_not_all_metal_rate": c_ok_not_metal / (n_out - metal) if n_out > metal else None,
+        "known_match": known,
+        "known_match_rate": known / n_out if known is not None and n_out else None,
     }
+
+
+def known_matches(structures) -> int:
+    """How many as-sampled crystals StructureMatcher matches to a corpus / MPTS-52 crystal."""
+    from models.evaluate.novelty import known_crystals
+
+    known = known_crystals()
+    return sum(known.match(s) is not None for s in structures)
 
 
 def _default_steps(info: VariantInfo) -> int:
@@ -112,10 +133,24 @@ def jobs(variants: list[VariantInfo], s: SamplingSettings) -> list[Job]:
             out.append(
                 Job(f"sampling__{v.name}__guided__steps{steps}", "benchmarks.sampling:sampling_job",
                     {**base, "n": s.sweep_samples, "steps": steps, "guidance": s.guidance,
-                     "band_gap": s.guided_band_gap},
+                     "band_gap": s.guided_band_gap, "match_known": False},
                     cost=s.sweep_samples * steps * GUIDED_S_PER_CRYSTAL_STEP)
             )
+        out.append(
+            Job(f"sampling__{v.name}__type_leak", "benchmarks.type_leak:type_leak_job",
+                {"checkpoint": str(v.snapshot), "sha256": v.sha256, "n_crystals": s.leak_crystals,
+                 "t": s.leak_t, "seed": s.leak_seed},
+                cost=10.0)
+        )
     return out
+
+
+def training_mean_elements() -> float:
+    """Mean number of distinct elements per crystal of the corpus train split (what the model learned)."""
+    from models.data.corpus import corpus_frame
+
+    df = corpus_frame()
+    return float(df.loc[df["split"] == "train", "elements"].str.split().str.len().mean())
 
 
 def training_throughput(info: VariantInfo) -> dict:
@@ -171,77 +206,7 @@ def assemble(variants: list[VariantInfo], s: SamplingSettings, results: dict[str
                 "unconditional": uncond,
                 "guided": guided,
                 "steps_tradeoff": tradeoff,
+                "type_leak": results.get(f"sampling__{v.name}__type_leak"),
             }
         )
-    return {"variants": per_variant}
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f} %"
-
-
-def _num(x: float | None, fmt: str = "{:.2f}") -> str:
-    return "–" if x is None else fmt.format(x)
-
-
-def markdown(result: dict, s: SamplingSettings) -> list[str]:
-    lines = [
-        "## Validity and speed at the default step count",
-        "",
-        f"Guided = band gap {s.guided_band_gap:g} eV at γ = {s.guidance:g}. Goals: structural validity ≥ "
-        f"{100 * STRUCTURE_GOAL:.0f} %, SMACT validity ≥ {100 * COMPOSITION_GOAL:.0f} %, ≤ {SPEED_GOAL_S:g} s "
-        "per structure (guided, default steps). Speed = wall time of `generate` / crystals (batch "
-        f"{s.batch_size}, torch threads as stated); CPU s / structure is the process CPU time, what the run "
-        "would take on a core of its own when the machine is shared (see the load average above).",
-        "",
-        "| variant | training | mode | n | steps | structurally valid | SMACT valid | both | s / structure | CPU s / structure | threads |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for v in result["variants"]:
-        for mode in ("unconditional", "guided"):
-            r = v[mode]
-            lines.append(
-                f"| {v['variant']} | {v['training_state']} | {mode} | {r['n']} | {r['steps']} | "
-                f"{_pct(r['structure_valid_rate'])} | {_pct(r['composition_valid_rate'])} | {_pct(r['valid_rate'])} | "
-                f"{_num(r['seconds_per_structure'], '{:.3f}')} | {_num(r.get('cpu_seconds_per_structure'), '{:.3f}')} | "
-                f"{r['torch_threads']} |"
-            )
-    lines += [
-        "",
-        "## Validity vs denoising steps (guided)",
-        "",
-        "| variant | steps | n | structurally valid | SMACT valid | both | s / structure | CPU s / structure |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for v in result["variants"]:
-        for r in v["steps_tradeoff"]:
-            lines.append(
-                f"| {v['variant']} | {r['steps']} | {r['n']} | {_pct(r['structure_valid_rate'])} | "
-                f"{_pct(r['composition_valid_rate'])} | {_pct(r['valid_rate'])} | {_num(r['seconds_per_structure'], '{:.3f}')} | "
-                f"{_num(r.get('cpu_seconds_per_structure'), '{:.3f}')} |"
-            )
-    lines += [
-        "",
-        "## Training throughput and size",
-        "",
-        "From each variant's shipped `train_log.csv` (median of the logged intervals) and `manifest.json` "
-        "(crystals seen / training hours, validation and checkpointing included).",
-        "",
-        "| variant | parameters | crystals/s (median interval) | crystals/s (overall) | training threads | steps | epochs | hours |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for v in result["variants"]:
-        t = v["training_throughput"]
-        lines.append(
-            f"| {v['variant']} | {v['param_count']:,} | {_num(t.get('crystals_per_s_median'), '{:.0f}')} | "
-            f"{_num(t.get('crystals_per_s_overall'), '{:.0f}')} | {t.get('threads') or '–'} | "
-            f"{v.get('train_step') or '–'} / {v.get('max_steps') or '–'} | {_num(v.get('epochs'), '{:.1f}')} | "
-            f"{_num(v.get('train_hours'), '{:.2f}')} |"
-        )
-    return lines
-
-
-def plot(result: dict, out_dir: Path) -> list[Path]:
-    from benchmarks.plots import validity_vs_steps
-
-    return [validity_vs_steps(result, out_dir / "sampling_validity_vs_steps.png")]
+    return {"variants": per_variant, "training_mean_elements": training_mean_elements()}

@@ -212,7 +212,7 @@ def summarize(records: list[dict], target: dict[str, float]) -> dict:
     # SMACT where it tests something: all-metal and unary cells pass it by definition.
     not_metal = [r for r in records if not r.get("all_metal")]
     out["n_not_all_metal"] = len(not_metal)
-    out["composition_valid_rate_not_all_metal"] = _fraction(not_metal, "composition_valid")
+    out["composition_valid_not_all_metal_rate"] = _fraction(not_metal, "composition_valid")
     out["mean_elements"] = _mean([r.get("n_elements") for r in records])
     out["hull_coverage"] = hull_coverage(records)
     if target:

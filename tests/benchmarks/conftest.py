@@ -10,14 +10,23 @@ def _record(i: int, formula: str, *, valid=True, stable=True, unique=True, novel
         "name": f"sample_{i:04d}",
         "formula": formula,
         "n_sites": 4,
+        "n_elements": 2,
         "structure_valid": valid,
         "composition_valid": valid,
+        "all_metal": False,
         "valid": valid,
         "e_above_hull": 0.0 if stable else 0.5,
         "stable": stable,
+        "stable_strict": stable,
+        "below_hull_flag": False,
+        "reference_compounds_in_system": 3,
+        "reference_compounds_in_subsystems": 5,
         "unique": unique,
         "novel": novel,
+        "known_match": not novel,
+        "matched_material_id": None if novel else "mp-1",
         "vsun": valid and stable and unique and novel,
+        "vsun_strict": valid and stable and unique and novel,
         "band_gap": gap,
         "formation_energy_per_atom": ef,
         "spacegroup": 225 if i % 2 else 221,
@@ -46,7 +55,7 @@ def synthetic_cell(synthetic_records):
     from models.evaluate.pipeline import summarize
 
     def make(target: dict | None, records: list[dict] | None = None, guidance: float = 2.0) -> dict:
-        from benchmarks.inverse import rescore
+        from benchmarks.inverse.grid import rescore
 
         base = {
             "target": None,

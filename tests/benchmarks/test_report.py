@@ -7,13 +7,27 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import inverse, sampling
+from benchmarks import inverse, sampling_report
+from benchmarks.inverse import cell as inverse_cell
+from benchmarks.inverse import grid as inverse_grid
+from benchmarks.inverse.upgrade import SCHEMA
 from benchmarks.report import write_suite
 from benchmarks.settings import InverseSettings, SamplingSettings, target_grid
 from benchmarks.variants import VariantInfo
 
-INVERSE_COLUMNS = ["variant", "target", "γ", "n", "V", "S", "U", "N", "VSUN", "success", "mean abs err gap (eV)",
+INVERSE_COLUMNS = ["variant", "target", "γ", "n", "V", "SMACT", "SMACT not all-metal", "all-metal", "S", "S strict",
+                   "hull gap flag", "U", "N", "known", "VSUN", "VSUN strict", "success", "mean abs err gap (eV)",
                    "mean abs err E_form (eV/atom)", "compositions", "space groups", "seconds"]
+_key = inverse_grid.cell_key
+
+
+def _result(variants: list[str], s: InverseSettings, results: dict, sweep: str | None = None) -> dict:
+    """What ``benchmarks.inverse.assemble`` builds, without the corpus-band table (needs the corpus)."""
+    grid = inverse.assemble_grid(variants, s, results)
+    out = {"schema": SCHEMA, "grid": grid, "sweep": None, "sweep_variant_note": "x"}
+    if sweep:
+        out["sweep"] = inverse.assemble_sweep(sweep, s, results)
+    return out
 
 
 def _variant(tmp_path: Path, name: str = "structure_only", step: int = 4000) -> VariantInfo:
@@ -43,18 +57,17 @@ def _payload(suite: str, variant: VariantInfo, quick: bool = True) -> dict:
 def test_inverse_report_has_required_columns_and_provenance(tmp_path, synthetic_cell):
     v = _variant(tmp_path)
     s = InverseSettings(samples_per_cell=4)
-    results = {inverse._cell_key(v.name, t, s.guidance): synthetic_cell(t) for t in target_grid()}
+    results = {_key(v.name, t, s.guidance): synthetic_cell(t) for t in target_grid()}
     for t in s.sweep_targets:
         for g in (1.0, 4.0):
-            results[inverse._cell_key(v.name, t, g)] = synthetic_cell(t, guidance=g)
-    grid = inverse.assemble_grid([v], s, results)
-    sweep_v, note = inverse.sweep_variant([v], grid["rows"])
-    result = {"grid": grid, "sweep": inverse.assemble_sweep(sweep_v, s, results), "sweep_variant_note": note}
+            results[_key(v.name, t, g)] = synthetic_cell(t, guidance=g)
+    result = _result([v.name], s, results, sweep=v.name)
+    grid = result["grid"]
     payload = _payload("inverse", v) | {"results": result}
     json_path, md_path = write_suite(tmp_path / "out", payload, inverse.markdown(result, s))
 
     md = md_path.read_text()
-    header = next(line for line in md.splitlines() if line.startswith("| variant | target"))
+    header = next(line for line in md.splitlines() if line.replace(" ", "").startswith("|variant|target|"))
     assert [c.strip() for c in header.strip("|").split("|")] == INVERSE_COLUMNS
     assert "SMOKE RUN" in md and "PARTIAL: step 4000 of 8000" in md
     assert "`0123abcd`" in md and "ab" * 32 in md and "nproc 2" in md
@@ -63,7 +76,11 @@ def test_inverse_report_has_required_columns_and_provenance(tmp_path, synthetic_
     row = next(r for r in grid["rows"] if r["target"] == "band gap 3 eV")
     assert row["vsun_rate"] == 0.5 and row["success_rate"] == 0.25 and row["n"] == 4
     assert row["unique_compositions"] == 4 and row["unique_spacegroups"] == 2
-    assert "| structure_only | band gap 3 eV | 2 | 4 | 75.0 % | 75.0 % | 100.0 % | 100.0 % | 50.0 % | 25.0 % | 0.733 | – | 4 | 2 | 10 |" in md
+    cells = [c.strip() for c in next(line for line in md.splitlines() if "| band gap 3 eV " in line).strip("|").split("|")]
+    assert cells == ["structure_only", "band gap 3 eV", "2", "4", "75.0 %", "75.0 %", "75.0 %", "0.0 %", "75.0 %",
+                     "75.0 %", "0.0 %", "100.0 %", "100.0 %", "0.0 %", "50.0 %", "50.0 %", "25.0 %", "0.733", "–",
+                     "4", "2", "10"]
+    assert "core-hours" in md
 
     data = json.loads(json_path.read_text())
     assert data["provenance"]["git"]["commit"] == "0123abcd"
@@ -77,7 +94,7 @@ def test_inverse_report_has_required_columns_and_provenance(tmp_path, synthetic_
 def test_gamma_zero_rows_rescore_unconditional_crystals(synthetic_cell):
     uncond = synthetic_cell(None)
     assert uncond["summary"]["success_rate"] == 0.5  # no target: success = VSUN
-    cell = inverse.rescore(uncond, {"band_gap": 1.0})
+    cell = inverse_grid.rescore(uncond, {"band_gap": 1.0})
     assert cell["summary"]["success_rate"] == 0.25  # only MgO (1.0 eV) is VSUN and on target
     assert cell["guidance"] == 0.0 and "rescored_from" in cell
     assert uncond["records"][1]["target_errors"] == {}  # the source cell is not modified
@@ -86,19 +103,33 @@ def test_gamma_zero_rows_rescore_unconditional_crystals(synthetic_cell):
 def test_sampling_report_has_required_columns(tmp_path):
     v = _variant(tmp_path, step=8000)
     run = {"n": 10, "steps": 100, "torch_threads": 1, "structure_valid_rate": 0.9, "composition_valid_rate": 0.8,
-           "valid_rate": 0.7, "seconds_per_structure": 0.5, "cpu_seconds_per_structure": 0.4}
-    result = {"variants": [v.as_dict() | {
+           "valid_rate": 0.7, "seconds_per_structure": 0.5, "cpu_seconds_per_structure": 0.4, "mean_elements": 3.25,
+           "composition_valid_not_all_metal_rate": 0.5, "all_metal_rate": 0.6, "known_match_rate": 0.1,
+           "unique_formulas": 9}
+    leak = {"descriptor_channels": "charge_dos", "crystals": 256, "masked_sites": 461, "t": 0.2, "seed": 1,
+            "own": {"cross_entropy_nats": 0.2367, "top1_accuracy": 0.9479},
+            "noise": {"cross_entropy_nats": 3.6191, "top1_accuracy": 0.2603}}
+    result = {"training_mean_elements": 2.8015, "variants": [v.as_dict() | {
         "param_count": 1234, "training_throughput": {"crystals_per_s_median": 200.0, "threads": 1},
-        "unconditional": run, "guided": run, "steps_tradeoff": [run | {"steps": 1000}, run]}]}
+        "unconditional": run, "guided": run, "steps_tradeoff": [run | {"steps": 1000}, run], "type_leak": leak}]}
     _, md_path = write_suite(tmp_path, _payload("sampling", v, quick=False) | {"results": result},
-                             sampling.markdown(result, SamplingSettings()))
+                             sampling_report.markdown(result, SamplingSettings()))
     md = md_path.read_text()
     assert "SMOKE RUN" not in md and "Partially trained" not in md
     for col in ("structurally valid", "SMACT valid", "s / structure", "CPU s / structure", "threads",
-                "parameters", "crystals/s"):
+                "parameters", "crystals/s", "SMACT not all-metal", "matches a known crystal", "CE own descriptors"):
         assert col in md
-    assert "| structure_only | complete: step 8000 of 8000 | guided | 10 | 100 | 90.0 % | 80.0 % | 70.0 % | 0.500 |" in md
-    assert "| structure_only | 1000 | 10 | 90.0 % |" in md
+    lines = md.splitlines()
+
+    def row(prefix: str) -> list[str]:
+        return [c.strip() for c in next(x for x in lines if x.startswith(prefix)).strip("|").split("|")]
+
+    assert row("| structure_only | complete: step 8000 of 8000 | guided")[3:8] == ["10", "100", "90.0 %", "80.0 %",
+                                                                                   "70.0 %"]
+    assert row("| structure_only | guided ")[2:8] == ["10", "3.25", "80.0 %", "50.0 %", "60.0 %", "10.0 %"]
+    assert row("| structure_only | charge_dos ")[4:] == ["0.237", "94.8 %", "3.619", "26.0 %"]
+    assert "Training split: 2.80 distinct elements" in md
+    assert row("| structure_only | 1000 ")[2:4] == ["10", "90.0 %"]
 
 
 def test_crystals_with_too_many_elements_are_not_put_on_the_hull():
@@ -110,13 +141,15 @@ def test_crystals_with_too_many_elements_are_not_put_on_the_hull():
     symbols = ["Li", "Na", "K", "Mg", "Ca", "O", "S", "F", "Cl"]
     coords = [[i / 9, (2 * i % 9) / 9, (4 * i % 9) / 9] for i in range(9)]
     s = Structure(Lattice.cubic(8.0), symbols, coords)
-    assert len(s.composition.elements) > inverse.MAX_HULL_ELEMENTS
-    records, summary = inverse.evaluate_cell([GeneratedCrystal(s, None, None)] * 2, {"band_gap": 3.0}, 100)
+    assert len(s.composition.elements) > inverse_cell.MAX_HULL_ELEMENTS
+    records, summary = inverse_cell.evaluate_cell([GeneratedCrystal(s, None, None)] * 2, {"band_gap": 3.0}, 100)
     assert [r["hull_skipped"] for r in records] == [True, True]
     assert [r["unique"] for r in records] == [True, False]
     assert summary["n"] == 2 and summary["stable_rate"] == 0.0 and summary["success_rate"] == 0.0
-    assert summary["structure_valid_rate"] == 1.0
-    assert summary["settings"]["max_hull_elements"] == inverse.MAX_HULL_ELEMENTS
+    assert summary["structure_valid_rate"] == 1.0 and summary["stable_strict_rate"] == 0.0
+    assert summary["settings"]["max_hull_elements"] == inverse_cell.MAX_HULL_ELEMENTS
+    assert records[0]["cif"].startswith("# generated using pymatgen") and records[0]["relaxed_cif"] is None
+    assert "cif" not in inverse_cell.light(records[0]) and records[0]["n_elements"] == 9
 
 
 def test_pooled_rates_count_guided_cells_only_and_compare_to_structure_only(tmp_path, synthetic_cell, synthetic_records):
@@ -128,37 +161,36 @@ def test_pooled_rates_count_guided_cells_only_and_compare_to_structure_only(tmp_
     for v, recs in (("structure_only", None), ("charge_dos", good)):
         for t in target_grid():
             cell_recs = good if (t is None and v == "structure_only") else recs
-            results[inverse._cell_key(v, t, s.guidance)] = synthetic_cell(t, records=cell_recs)
-    variants = [_variant(tmp_path, "structure_only"), _variant(tmp_path, "charge_dos")]
-    grid = inverse.assemble_grid(variants, s, results)
-    pooled = grid["pooled"]
+            results[_key(v, t, s.guidance)] = synthetic_cell(t, records=cell_recs)
+    result = _result(["structure_only", "charge_dos"], s, results)
+    pooled = result["grid"]["pooled"]
     base, joint = pooled["variants"]["structure_only"], pooled["variants"]["charge_dos"]
     assert base["n"] == joint["n"] == 28
     assert base["vsun"]["k"] == 14 and joint["vsun"]["k"] == 28
+    assert base["unconditional"]["vsun"]["k"] == 4 and base["unconditional"]["n"] == 4
     lo, hi = base["vsun"]["ci95"]
-    assert 0.32 < lo < 0.5 < hi < 0.68  # Wilson interval of 14/28 is [0.326, 0.674]
+    assert lo == pytest.approx(0.3263, abs=1e-4) and hi == pytest.approx(0.6737, abs=1e-4)  # Wilson, 14/28
     assert joint["vsun"]["ci95"][1] == 1.0 and joint["vsun"]["ci95"][0] < 1.0
     d = joint["vs_structure_only"]["vsun"]
-    assert abs(d["difference"] - 0.5) < 1e-12 and d["se"] > 0
+    assert d["difference"] == pytest.approx(0.5) and d["ci95"][0] > 0.25 and d["p_value"] < 1e-4
     assert "vs_structure_only" not in base
-    md = "\n".join(inverse.markdown({"grid": grid}, s))
+    md = "\n".join(inverse.markdown(result, s))
     assert "Pooled over the 7 guided targets" in md
-    assert "| charge_dos | 28 |" in md and "+50.0 ±" in md
+    assert "| charge_dos     | 28  |" in md and "+50.0 pts [" in md
+    assert "| joint > structure-only in VSUN rate " in md and "| supported " in md
 
 
 def test_hull_skipped_cells_are_listed_once(tmp_path, synthetic_cell):
     """The sweep's γ = 2 rows are the grid's cells: a skipped crystal there must not be listed twice."""
     v = _variant(tmp_path, "charge_dos")
     s = InverseSettings(samples_per_cell=4)
-    results = {inverse._cell_key(v.name, t, s.guidance): synthetic_cell(t) for t in target_grid()}
+    results = {_key(v.name, t, s.guidance): synthetic_cell(t) for t in target_grid()}
     for t in s.sweep_targets:
         for g in (1.0, 4.0):
-            results[inverse._cell_key(v.name, t, g)] = synthetic_cell(t, guidance=g)
-    results[inverse._cell_key(v.name, {"band_gap": 3.0}, 2.0)]["hull_skipped"] = 1
-    results[inverse._cell_key(v.name, {"band_gap": 3.0}, 4.0)]["hull_skipped"] = 2
-    grid = inverse.assemble_grid([v], s, results)
-    result = {"grid": grid, "sweep": inverse.assemble_sweep(v, s, results), "sweep_variant_note": "x"}
-    md = "\n".join(inverse.markdown(result, s))
+            results[_key(v.name, t, g)] = synthetic_cell(t, guidance=g)
+    results[_key(v.name, {"band_gap": 3.0}, 2.0)]["hull_skipped"] = 1
+    results[_key(v.name, {"band_gap": 3.0}, 4.0)]["hull_skipped"] = 2
+    md = "\n".join(inverse.markdown(_result([v.name], s, results, sweep=v.name), s))
     assert md.count("charge_dos / band gap 3 eV / γ 2: 1") == 1
     assert md.count("charge_dos / band gap 3 eV / γ 4: 2") == 1
 
@@ -173,8 +205,7 @@ def test_committed_report_is_what_its_json_renders_to(tmp_path, suite):
     from benchmarks.report import rerender
 
     src = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / f"{suite}.json"
-    if not src.exists():
-        pytest.skip(f"no committed {suite} result")
+    assert src.exists(), f"the committed {suite} result is missing"
     shutil.copy(src, tmp_path / src.name)
     md = rerender(tmp_path / src.name)
     assert md.read_text() == src.with_suffix(".md").read_text()
