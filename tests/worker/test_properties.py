@@ -16,6 +16,7 @@ from app.core.config import get_settings
 from app.core.db import session_scope
 from app.tables import Job, JobState
 from app.tables import Structure as StructureRow
+from models.evaluate.properties import MAX_CHGNET_ANGLES, chgnet_angle_count
 from models.sample import GeneratedCrystal
 from worker import properties, store
 from worker.records import structure_record
@@ -98,7 +99,7 @@ def test_dense_cells_never_reach_chgnet_quickly():
     started = time.perf_counter()
     out = evaluator.predict(awkward_crystals()["dense"])
     assert time.perf_counter() - started < 2.0 and out["formation_energy_pred"] is None
-    assert properties.chgnet_angle_count(ROCK_SALT) < 1000 < properties.MAX_CHGNET_ANGLES
+    assert chgnet_angle_count(ROCK_SALT) < 1000 < MAX_CHGNET_ANGLES
 
 
 def test_awkward_crystals_are_stored_not_lost(job_factory, client, predicted):
