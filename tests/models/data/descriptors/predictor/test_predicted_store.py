@@ -41,10 +41,7 @@ def test_missing_file_is_empty_and_bad_shapes_raise(tmp_path):
 
 def test_label_corpus_slice(tmp_path):
     """Label the first 30 corpus rows with the shipped predictor; DFT-labelled crystals are skipped."""
-    try:
-        _, sha = load_model()
-    except FileNotFoundError:
-        pytest.skip("no shipped predictor weights in this checkout")
+    _, sha = load_model()  # the committed weights; missing ones fail the test
     out = tmp_path / "predicted.npz"
     summary = label_corpus(out_path=out, limit=30)
     got = load_predicted_descriptors(out)
