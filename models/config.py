@@ -37,6 +37,9 @@ class NetworkConfig(_Strict):
     edge_hidden: PositiveInt | None = None
     layers: PositiveInt = 4
     fourier_freqs: PositiveInt = 10
+    # which sites' descriptors the shared trunk sees (see models/network/cspnet.py); "all" is how
+    # checkpoints without this key were trained
+    descriptor_input: Literal["all", "revealed"] = "all"
 
 
 class TypesConfig(_Strict):

@@ -5,7 +5,7 @@ corpus is assembled once, compressed, and committed (``models/data/corpus/``) wi
 names its sources, licences, counts and checksums. Re-running this script reproduces the same bytes'
 content (rows, order and split) from the same inputs.
 
-Rules (issue 2):
+Rules:
 - every MP-20 binary/ternary crystal (val + test files, 14,258 rows);
 - plus MPTS-52 validation crystals with <= 20 sites whose material id is not already present
   (their band gap is unknown, stored as empty → ``None``);

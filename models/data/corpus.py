@@ -26,6 +26,8 @@ import pandas as pd
 from pymatgen.core import Structure
 
 from models.data.build_corpus import CORPUS_FILE, MANIFEST_FILE
+from models.data.descriptors.predicted_store import load_predicted_descriptors
+from models.data.descriptors.store import load_dft_descriptors
 from models.hashing import sha256_file
 
 Split = Literal["train", "val", "test"]
@@ -114,19 +116,9 @@ def _descriptor_tables(mode: DescriptorMode) -> list[tuple[str, dict]]:
     """(source name, {material_id: object with .charges and .dos}) in order of trust."""
     tables: list[tuple[str, dict]] = []
     if mode in ("auto", "dft"):
-        try:
-            from models.data.descriptors.store import load_dft_descriptors
-        except ImportError:  # descriptor pipeline not installed in this checkout
-            load_dft_descriptors = None  # type: ignore[assignment]
-        if load_dft_descriptors is not None:
-            tables.append(("dft", load_dft_descriptors()))
+        tables.append(("dft", load_dft_descriptors()))
     if mode == "auto":
-        try:
-            from models.data.descriptors.predicted_store import load_predicted_descriptors
-        except ImportError:
-            load_predicted_descriptors = None  # type: ignore[assignment]
-        if load_predicted_descriptors is not None:
-            tables.append(("predicted", load_predicted_descriptors()))
+        tables.append(("predicted", load_predicted_descriptors()))
     return tables
 
 

@@ -31,8 +31,6 @@ DOS_STEP: float = float(DOS_ENERGIES[1] - DOS_ENERGIES[0])
 
 CHARGE_UNIT = "e"
 DOS_UNIT = "states/eV (per site, normalized to 1 state over the window)"
-# Width of one per-site descriptor vector: [charge, dos_0 … dos_{K-1}].
-DESCRIPTOR_DIM: int = 1 + DOS_BINS
 
 
 def normalize_dos(dos: np.ndarray) -> np.ndarray:

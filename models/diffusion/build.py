@@ -26,6 +26,7 @@ def build_network(cfg: dict, stats: dict) -> CSPNetDenoiser:
         edge_hidden=net_cfg["edge_hidden"],
         descriptor_dim=descriptor_dim(cfg["fields"]["descriptors"]),
         length_scale=float(stats["volume_per_atom"]) ** (1.0 / 3.0),
+        descriptor_input=net_cfg["descriptor_input"],
     )
 
 

@@ -1,12 +1,14 @@
 """Descriptor accuracy: generated per-site charges / DOS against descriptors recomputed on the structure.
 
 The reference is any callable ``predictor(structure) -> (charges (n,), dos (n, DOS_BINS))``: the
-descriptor predictor of issue 2 once it exists, or the DFT + Bader path itself for the ≥ 20 stable
-generated crystals the benchmark checks against DFT. Nothing here depends on which one it is.
+descriptor predictor, or the DFT + Bader path itself for the generated crystals the benchmark checks
+against DFT. Nothing here depends on which one it is.
 
-Metrics: charge MAE in e (overall and per element) and DOS cosine similarity per site (overall and
-per element). Cosine similarity compares the *shape* of two site DOS curves on the common grid
-(both are normalised to one state over the window by convention, so shape is what differs).
+Metrics: charge MAE in e (overall and per element); per site DOS cosine similarity and earth mover's
+distance (overall and per element). Cosine compares the *shape* of two site DOS curves bin by bin
+(both are normalised to one state over the window by convention); the EMD (``scipy.stats.
+wasserstein_distance`` on the energy grid, in eV) says how far states have to move, so a peak shifted
+by one bin and one shifted by 5 eV — both near-zero cosine — are told apart.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from collections.abc import Callable
 
 import numpy as np
 from pymatgen.core import Structure
+from scipy.stats import wasserstein_distance
 
-from models.data.descriptor_spec import DOS_BINS
+from models.data.descriptor_spec import DOS_BINS, DOS_ENERGIES
 
 DescriptorPredictor = Callable[[Structure], tuple[np.ndarray, np.ndarray]]
 
@@ -31,6 +34,18 @@ def dos_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
+def dos_emd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise earth mover's distance (eV) between (n, K) DOS arrays on the descriptor energy grid;
+    NaN for a row without states."""
+    a = np.clip(np.asarray(a, dtype=float), 0.0, None)
+    b = np.clip(np.asarray(b, dtype=float), 0.0, None)
+    out = np.full(a.shape[0], np.nan)
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        if x.sum() > 0 and y.sum() > 0:
+            out[i] = wasserstein_distance(DOS_ENERGIES, DOS_ENERGIES, x, y)
+    return out
+
+
 def compare_sites(
     symbols: list[str],
     charges: np.ndarray | None,
@@ -40,7 +55,7 @@ def compare_sites(
 ) -> dict[str, list]:
     """Per-site |charge error| and DOS cosine, tagged with the site's element."""
     n = len(symbols)
-    out: dict[str, list] = {"element": list(symbols), "charge_abs_error": [], "dos_cosine": []}
+    out: dict[str, list] = {"element": list(symbols), "charge_abs_error": [], "dos_cosine": [], "dos_emd_ev": []}
     if charges is not None:
         c, rc = np.asarray(charges, float).reshape(-1), np.asarray(ref_charges, float).reshape(-1)
         if c.shape != (n,) or rc.shape != (n,):
@@ -51,6 +66,7 @@ def compare_sites(
         if d.shape != (n, DOS_BINS) or rd.shape != (n, DOS_BINS):
             raise ValueError(f"DOS must have shape ({n}, {DOS_BINS}), got {d.shape} and {rd.shape}")
         out["dos_cosine"] = dos_cosine(d, rd).tolist()
+        out["dos_emd_ev"] = dos_emd(d, rd).tolist()
     return out
 
 
@@ -63,8 +79,10 @@ def descriptor_accuracy(
     """Aggregate charge MAE (e) and DOS cosine similarity over all sites, and per element."""
     per_el_q: dict[str, list[float]] = defaultdict(list)
     per_el_d: dict[str, list[float]] = defaultdict(list)
+    per_el_m: dict[str, list[float]] = defaultdict(list)
     all_q: list[float] = []
     all_d: list[float] = []
+    all_m: list[float] = []
     n_crystals = 0
     for s, q, d in zip(structures, charges, dos, strict=True):
         if q is None and d is None:
@@ -78,6 +96,10 @@ def descriptor_accuracy(
         for el, c in zip(sites["element"], sites["dos_cosine"], strict=False):
             per_el_d[el].append(c)
             all_d.append(c)
+        for el, m in zip(sites["element"], sites["dos_emd_ev"], strict=False):
+            if np.isfinite(m):
+                per_el_m[el].append(m)
+                all_m.append(m)
     elements = sorted(set(per_el_q) | set(per_el_d))
     return {
         "n_crystals": n_crystals,
@@ -85,11 +107,13 @@ def descriptor_accuracy(
         "n_sites_dos": len(all_d),
         "charge_mae_e": float(np.mean(all_q)) if all_q else None,
         "dos_cosine_mean": float(np.mean(all_d)) if all_d else None,
+        "dos_emd_mean_ev": float(np.mean(all_m)) if all_m else None,
         "by_element": {
             el: {
                 "n_sites": max(len(per_el_q[el]), len(per_el_d[el])),
                 "charge_mae_e": float(np.mean(per_el_q[el])) if per_el_q[el] else None,
                 "dos_cosine_mean": float(np.mean(per_el_d[el])) if per_el_d[el] else None,
+                "dos_emd_mean_ev": float(np.mean(per_el_m[el])) if per_el_m[el] else None,
             }
             for el in elements
         },

@@ -10,6 +10,14 @@ images, and no cutoff to tune. Symmetries hold by what the network is allowed to
   the lattice vectors), which rotations leave unchanged.
 Outputs: element logits and coordinate score per site, a symmetric lattice noise estimate per crystal,
 and a descriptor noise estimate per site.
+
+Descriptor input (``descriptor_input``): with "revealed", a site's descriptor enters the shared trunk
+only once its element is revealed; a still-masked site's own noisy descriptor reaches only its
+descriptor head. The atomic DOS is close to an element fingerprint even after per-element
+standardization, so a trunk that sees masked sites' descriptors learns to read elements off them, and
+elements end up chosen by the Gaussian descriptor diffusion, site by site, instead of by the type
+process. Revealed sites' descriptors (their environment: oxidation state, bonding) still inform every
+other field. "all" feeds every descriptor to the trunk (how checkpoints without the key were trained).
 """
 
 from __future__ import annotations
@@ -89,8 +97,12 @@ class CSPNetDenoiser(nn.Module):
         descriptor_dim: int = 0,
         length_scale: float = 2.7,
         properties: tuple[str, ...] = ("band_gap", "formation_energy_per_atom"),
+        descriptor_input: str = "all",
     ) -> None:
         super().__init__()
+        if descriptor_input not in ("all", "revealed"):
+            raise ValueError("descriptor_input must be 'all' or 'revealed'")
+        self.descriptor_input = descriptor_input
         self.hidden = hidden
         self.num_freqs = num_freqs
         self.descriptor_dim = descriptor_dim
@@ -109,7 +121,12 @@ class CSPNetDenoiser(nn.Module):
         self.out_norm = nn.LayerNorm(hidden)
         self.type_head = nn.Linear(hidden, NUM_ELEMENTS)
         self.coord_head = nn.Linear(hidden, 3)
-        self.desc_head = nn.Linear(hidden, descriptor_dim) if descriptor_dim > 0 else None
+        if descriptor_dim == 0:
+            self.desc_head = None
+        elif descriptor_input == "revealed":  # the site's own noisy descriptor joins only here
+            self.desc_head = _mlp(hidden + descriptor_dim, hidden, descriptor_dim)
+        else:
+            self.desc_head = nn.Linear(hidden, descriptor_dim)
         self.lattice_head = _mlp(2 * hidden + 6, hidden, 6)
         assert MASK_INDEX == NUM_ELEMENTS
 
@@ -139,7 +156,11 @@ class CSPNetDenoiser(nn.Module):
 
         h = self.type_embed(atom_types)
         if self.desc_embed is not None:
-            h = h + self.desc_embed(torch.cat([descriptors, descriptor_present.unsqueeze(-1).to(h.dtype)], -1))
+            visible = descriptor_present
+            if self.descriptor_input == "revealed":
+                visible = visible & (atom_types != MASK_INDEX)
+            shown = descriptors * visible.unsqueeze(-1).to(descriptors.dtype)
+            h = h + self.desc_embed(torch.cat([shown, visible.unsqueeze(-1).to(h.dtype)], -1))
         h = self.site_in(torch.cat([h, g_site], dim=-1))
 
         src, dst = all_pairs(num_atoms)
@@ -161,5 +182,10 @@ class CSPNetDenoiser(nn.Module):
         lat = torch.zeros(num_crystals, 3, 3, dtype=h.dtype, device=h.device)
         lat[:, _TRIU[0], _TRIU[1]] = six
         lat = lat + lat.transpose(1, 2) - torch.diag_embed(torch.diagonal(lat, dim1=1, dim2=2))
-        desc = self.desc_head(h) if self.desc_head is not None else h.new_zeros(h.shape[0], 0)
+        if self.desc_head is None:
+            desc = h.new_zeros(h.shape[0], 0)
+        elif self.descriptor_input == "revealed":
+            desc = self.desc_head(torch.cat([h, descriptors], -1))
+        else:
+            desc = self.desc_head(h)
         return DenoiserOutput(self.type_head(h), self.coord_head(h), lat, desc)

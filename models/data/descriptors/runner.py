@@ -21,13 +21,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from models.data.corpus import corpus_frame
 from models.data.descriptors.ordering import elements_with_setups, order_for_labelling
 from models.data.descriptors.settings import DEFAULT_SETTINGS, DFTSettings
 from models.data.descriptors.store import RESULTS_DIR, ResultWriter, iter_failures, latest_results
@@ -52,13 +53,7 @@ def kill_active_children() -> int:
 
 
 def load_corpus_table() -> pd.DataFrame:
-    """The corpus table via the lead's loader; the committed CSV directly if the loader is absent."""
-    try:
-        from models.data.corpus import corpus_frame
-
-        return corpus_frame()
-    except ImportError:
-        return pd.read_csv(REPO_ROOT / "models" / "data" / "corpus" / "corpus.csv.gz", dtype={"material_id": str})
+    return corpus_frame()
 
 
 def candidate_table(splits: list[str] | None = None, max_sites: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -190,7 +185,6 @@ def run(workers: int = 1, max_seconds: float = 900.0, limit: int | None = None, 
     outcomes: list[Outcome] = []
     ok_seconds: list[float] = []
     remaining_total = len(order) - len(done) - len(failed)
-    queue = iter(todo)
 
     def stop(signum, frame):
         """Kill the crystals in flight (they are redone on restart) and leave at once: every finished
@@ -201,7 +195,7 @@ def run(workers: int = 1, max_seconds: float = 900.0, limit: int | None = None, 
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        _run_queue(queue, workers, rows, settings, max_seconds, memory_gb, writer, done, outcomes, ok_seconds,
+        _run_queue(todo, workers, rows, settings, max_seconds, memory_gb, writer, done, outcomes, ok_seconds,
                    remaining_total)
     finally:
         for sig, handler in previous.items():
@@ -209,54 +203,57 @@ def run(workers: int = 1, max_seconds: float = 900.0, limit: int | None = None, 
     return outcomes
 
 
-def _run_queue(queue, workers, rows, settings, max_seconds, memory_gb, writer, done, outcomes, ok_seconds,
+def _run_queue(todo, workers, rows, settings, max_seconds, memory_gb, writer, done, outcomes, ok_seconds,
                remaining_total) -> None:
+    """Run ``todo`` on ``workers`` threads (each drives one DFT child) and record each crystal as it
+    finishes. The executor starts them in ``todo`` order, so the cheapest-first order holds."""
     n_failed = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        running: dict[Future, str] = {}
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        futures = {
+            pool.submit(run_one, mid, rows.at[mid, "cif"], settings, max_seconds, memory_gb): mid for mid in todo
+        }
+        for fut in as_completed(futures):
+            mid = futures[fut]
+            res = fut.result()
+            row = rows.loc[mid]
+            status = _record_outcome(writer, res, row, mid, settings, max_seconds)
+            if res.ok and res.record is not None:
+                ok_seconds.append(res.seconds)
+            else:
+                n_failed += 1
+            outcomes.append(res)
+            remaining_total -= 1
+            mean_all = sum(o.seconds for o in outcomes) / len(outcomes)
+            med = statistics.median(ok_seconds) if ok_seconds else float("nan")
+            eta = remaining_total * mean_all / workers
+            print(f"[{time.strftime('%H:%M:%S')}] {mid} {row['formula']} n={row['n_sites']} {res.seconds:.0f} s {status} | "
+                  f"session ok {len(ok_seconds)} failed {n_failed}; total done {len(done) + len(ok_seconds)}, "
+                  f"remaining {remaining_total}; median {med:.0f} s/crystal; ETA {_fmt_hours(eta)}", flush=True)
+    finally:
+        # On an error, crystals not yet started are dropped instead of run to completion.
+        pool.shutdown(wait=True, cancel_futures=True)
 
-        def submit_next() -> bool:
-            mid = next(queue, None)
-            if mid is None:
-                return False
-            running[pool.submit(run_one, mid, rows.at[mid, "cif"], settings, max_seconds, memory_gb)] = mid
-            return True
 
-        for _ in range(workers):
-            submit_next()
-        while running:
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for fut in finished:
-                mid = running.pop(fut)
-                res = fut.result()
-                row = rows.loc[mid]
-                meta = {"material_id": mid, "formula_corpus": row["formula"], "source": row["source"],
-                        "split": row["split"], "mp_band_gap": None if pd.isna(row["band_gap"]) else float(row["band_gap"]),
-                        "mp_formation_energy_per_atom": None if pd.isna(row["formation_energy_per_atom"])
-                        else float(row["formation_energy_per_atom"]),
-                        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        "max_seconds": max_seconds}
-                if res.ok and res.record is not None:
-                    rec = {**res.record, **meta, "wall_seconds_runner": res.seconds}
-                    if len(rec["species"]) != int(row["n_sites"]):
-                        raise RuntimeError(f"{mid}: result has {len(rec['species'])} sites, corpus {row['n_sites']}")
-                    writer.add_result(rec)
-                    ok_seconds.append(res.seconds)
-                    status = f"ok gap {rec['band_gap']:.2f} (MP {meta['mp_band_gap']}) q {min(rec['charges']):+.2f}..{max(rec['charges']):+.2f}"
-                else:
-                    writer.add_failure({**meta, "reason": res.reason, "message": res.message, "seconds": res.seconds,
-                                        "n_sites": int(row["n_sites"]), "settings": settings.model_dump()})
-                    n_failed += 1
-                    status = f"FAILED {res.reason}: {res.message.splitlines()[0] if res.message else ''}"
-                outcomes.append(res)
-                remaining_total -= 1
-                mean_all = sum(o.seconds for o in outcomes) / len(outcomes)
-                med = statistics.median(ok_seconds) if ok_seconds else float("nan")
-                eta = remaining_total * mean_all / workers
-                print(f"[{time.strftime('%H:%M:%S')}] {mid} {row['formula']} n={row['n_sites']} {res.seconds:.0f} s {status} | "
-                      f"session ok {len(ok_seconds)} failed {n_failed}; total done {len(done) + len(ok_seconds)}, "
-                      f"remaining {remaining_total}; median {med:.0f} s/crystal; ETA {_fmt_hours(eta)}", flush=True)
-                submit_next()
+def _record_outcome(writer: ResultWriter, res: Outcome, row: pd.Series, mid: str, settings: DFTSettings,
+                    max_seconds: float) -> str:
+    """Append the crystal's result (or failure) to the store; returns the status for the log line."""
+    meta = {"material_id": mid, "formula_corpus": row["formula"], "source": row["source"],
+            "split": row["split"], "mp_band_gap": None if pd.isna(row["band_gap"]) else float(row["band_gap"]),
+            "mp_formation_energy_per_atom": None if pd.isna(row["formation_energy_per_atom"])
+            else float(row["formation_energy_per_atom"]),
+            "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "max_seconds": max_seconds}
+    if res.ok and res.record is not None:
+        rec = {**res.record, **meta, "wall_seconds_runner": res.seconds}
+        if len(rec["species"]) != int(row["n_sites"]):
+            raise RuntimeError(f"{mid}: result has {len(rec['species'])} sites, corpus {row['n_sites']}")
+        writer.add_result(rec)
+        return (f"ok gap {rec['band_gap']:.2f} (MP {meta['mp_band_gap']}) "
+                f"q {min(rec['charges']):+.2f}..{max(rec['charges']):+.2f}")
+    writer.add_failure({**meta, "reason": res.reason, "message": res.message, "seconds": res.seconds,
+                        "n_sites": int(row["n_sites"]), "settings": settings.model_dump()})
+    return f"FAILED {res.reason}: {res.message.splitlines()[0] if res.message else ''}"
 
 
 def status(results_dir: Path = RESULTS_DIR) -> dict[str, Any]:

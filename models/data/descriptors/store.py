@@ -153,13 +153,3 @@ def check_site_order(desc: SiteDescriptors, species: list[str] | tuple[str, ...]
     """Raise if stored descriptors do not belong to a structure with these species in this order."""
     if tuple(species) != desc.species:
         raise ValueError(f"{desc.material_id}: stored species {desc.species} != structure {tuple(species)}")
-
-
-def load_predicted_descriptors() -> dict:
-    """The predictor-labelled descriptors (``predicted_store``, owned by the predictor work), re-exported
-    here because ``models.data.corpus`` looks for both loaders in this module; {} when none exist."""
-    try:
-        from models.data.descriptors.predicted_store import load_predicted_descriptors as _load
-    except ImportError:
-        return {}
-    return _load()

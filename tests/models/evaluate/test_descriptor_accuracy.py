@@ -52,3 +52,17 @@ def test_shape_mismatch_is_a_clear_error():
         compare_sites(["Na", "Cl"], np.zeros(3), None, np.zeros(2), np.zeros((2, DOS_BINS)))
     with pytest.raises(ValueError, match="DOS must have shape"):
         compare_sites(["Na"], None, np.zeros((1, 10)), np.zeros(1), np.zeros((1, DOS_BINS)))
+
+
+def test_dos_emd_is_the_shift_of_a_peak():
+    """A Gaussian moved by 3 eV has EMD 3 eV (its cosine with the original is already ~0 after 1.5 eV)."""
+    from models.evaluate.descriptor_accuracy import dos_emd
+
+    a, b, c = _gauss(-3.0), _gauss(0.0), _gauss(-1.5)
+    emd = dos_emd(np.stack([a, a]), np.stack([b, c]))
+    assert emd[0] == pytest.approx(3.0, abs=0.05) and emd[1] == pytest.approx(1.5, abs=0.05)
+    assert np.isnan(dos_emd(np.zeros((1, DOS_BINS)), a[None])[0])
+    s = Structure(Lattice.cubic(3.0), ["Na"], [[0, 0, 0]])
+    out = descriptor_accuracy([s], [None], [a[None]], lambda _: (np.zeros(1), b[None]))
+    assert out["dos_emd_mean_ev"] == pytest.approx(3.0, abs=0.05)
+    assert out["by_element"]["Na"]["dos_emd_mean_ev"] == pytest.approx(3.0, abs=0.05)

@@ -81,3 +81,28 @@ def test_outputs_depend_on_geometry_and_condition(net):
     assert not torch.allclose(a.type_logits[:3], c.type_logits[:3])
     assert torch.allclose(a.type_logits[3:], c.type_logits[3:])  # crystal 2 had no condition either way
     assert torch.allclose(a.lattice_eps, a.lattice_eps.transpose(1, 2))
+
+
+def test_revealed_mode_hides_a_masked_sites_descriptor_from_every_output_but_its_descriptor_head():
+    from models.diffusion.batch import MASK_INDEX
+
+    torch.manual_seed(0)
+    net = CSPNetDenoiser(
+        hidden=32, edge_hidden=24, num_layers=2, num_freqs=4, descriptor_dim=65, descriptor_input="revealed"
+    ).double().eval()
+    types, frac, lattice, num, desc, present, t, conds = _inputs()
+    types = types.clone()
+    types[1] = MASK_INDEX
+    present = torch.ones_like(present)
+    changed = desc.clone()
+    changed[1] += 3.0  # a masked site's descriptor
+    a = _run(net, (types, frac, lattice, num, desc, present, t, conds))
+    b = _run(net, (types, frac, lattice, num, changed, present, t, conds))
+    assert torch.equal(a.type_logits, b.type_logits)
+    assert torch.equal(a.coord_score, b.coord_score) and torch.equal(a.lattice_eps, b.lattice_eps)
+    assert not torch.allclose(a.descriptor_eps[1], b.descriptor_eps[1])
+    assert torch.equal(a.descriptor_eps[0], b.descriptor_eps[0])
+    changed = desc.clone()
+    changed[0] += 3.0  # a revealed site's descriptor informs the others
+    c = _run(net, (types, frac, lattice, num, changed, present, t, conds))
+    assert not torch.allclose(a.type_logits[1], c.type_logits[1])

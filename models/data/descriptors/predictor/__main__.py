@@ -42,12 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from models.data.descriptors.predictor.train import (
-        ASSET_DIR,
-        TrainConfig,
-        metrics_markdown,
-        train_and_save,
-    )
+    from models.data.descriptors.predictor.assets import ASSET_DIR, metrics_markdown
+    from models.data.descriptors.predictor.train import TrainConfig, train_and_save
 
     assets = args.assets or ASSET_DIR
     if args.cmd == "train":

@@ -193,3 +193,15 @@ def dos_from_probabilities(p: torch.Tensor, energies: torch.Tensor) -> torch.Ten
     step = energies[1] - energies[0]
     area = step * (p.sum(-1) - 0.5 * (p[..., 0] + p[..., -1]))
     return p * (DOS_NORM / area)[..., None]
+
+
+@torch.no_grad()
+def predict_batch(model: DescriptorNet, graphs: list[CrystalGraph]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[(charges (n,), dos (n, K))] per graph, float64."""
+    model.eval()
+    q, dos, _ = model(collate(graphs))
+    out, k = [], 0
+    for g in graphs:
+        out.append((q[k : k + g.n_sites].double().numpy(), dos[k : k + g.n_sites].double().numpy()))
+        k += g.n_sites
+    return out

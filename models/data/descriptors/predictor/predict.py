@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from pymatgen.core import Structure
 
+from models.data.descriptors.predictor.assets import ASSET_DIR, WEIGHTS_FILE
 from models.data.descriptors.predictor.features import crystal_graph
-from models.data.descriptors.predictor.model import DescriptorNet, ModelConfig
-from models.data.descriptors.predictor.train import ASSET_DIR, WEIGHTS_FILE, predict_batch
+from models.data.descriptors.predictor.model import DescriptorNet, ModelConfig, predict_batch
 
 
 @lru_cache(maxsize=4)

@@ -36,5 +36,5 @@ def test_magnetic_policy():
     assert initial_moments(["Na", "Cl"], "ferromagnetic-open-shell") is None
     assert initial_moments(["Li", "Co", "O", "O"], "ferromagnetic-open-shell") == [0.0, 0.6, 0.0, 0.0]
     assert initial_moments(["Fe", "O"], "restricted") is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown spin policy 'antiferro'"):
         initial_moments(["Fe"], "antiferro")

@@ -12,8 +12,7 @@ from pymatgen.core import Lattice, Structure
 
 from models.data.descriptor_spec import DOS_BINS, DOS_ENERGIES, DOS_NORM
 from models.data.descriptors.predictor.features import crystal_graph, element_features
-from models.data.descriptors.predictor.model import DescriptorNet, ModelConfig
-from models.data.descriptors.predictor.train import predict_batch
+from models.data.descriptors.predictor.model import DescriptorNet, ModelConfig, predict_batch
 
 torch.set_num_threads(1)
 

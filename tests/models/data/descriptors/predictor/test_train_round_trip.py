@@ -18,14 +18,10 @@ from models.data.descriptor_spec import DOS_ENERGIES
 from models.data.descriptors.dummy import dummy_descriptors
 from models.data.descriptors.predictor.__main__ import main as cli_main
 from models.data.descriptors.predictor.features import crystal_graph
+from models.data.descriptors.predictor.labelled import LabelledCrystal, labelled_from_dft
 from models.data.descriptors.predictor.model import ModelConfig
 from models.data.descriptors.predictor.predict import load_model, predict_many
-from models.data.descriptors.predictor.train import (
-    LabelledCrystal,
-    TrainConfig,
-    labelled_from_dft,
-    train_and_save,
-)
+from models.data.descriptors.predictor.train import TrainConfig, train_and_save
 
 torch.set_num_threads(1)
 
