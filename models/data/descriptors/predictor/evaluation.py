@@ -42,7 +42,7 @@ def report(symbols: list[str], model_err: dict, base_err: dict, n_crystals: int)
     }
 
 
-def evaluate(
+def evaluate_split(
     model: DescriptorNet, crystals: list[LabelledCrystal], base_q: np.ndarray, base_d: np.ndarray
 ) -> dict:
     """Model and baseline metrics on ``crystals``."""

@@ -25,7 +25,7 @@ import torch
 
 from models.data.descriptor_spec import DOS_STEP
 from models.data.descriptors.predictor.assets import ASSET_DIR, save_assets
-from models.data.descriptors.predictor.evaluation import report, split_errors
+from models.data.descriptors.predictor.evaluation import evaluate_split, report, split_errors
 from models.data.descriptors.predictor.labelled import (
     LabelledCrystal,
     element_baseline,
@@ -191,7 +191,7 @@ def fit(
         "early_stopping_on": stop_on,
         "train_seconds": seconds,
         "splits": {
-            name: evaluate(model, part, base_q, base_d)
+            name: evaluate_split(model, part, base_q, base_d)
             for name, part in (("train", train), ("val", val), ("test", test))
         },
     }
