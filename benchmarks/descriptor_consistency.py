@@ -1,16 +1,16 @@
 """``python -m benchmarks.descriptor_consistency`` — generated site descriptors against the descriptor
 pipeline recomputed on the generated structure.
 
-Issue 5's descriptor accuracy has two references. DFT (``benchmarks.dft_reference``) is the truth but
-costs minutes per crystal, so it covers ~20 stable crystals of one variant. This module covers every
+Descriptor accuracy has two references. DFT (``python -m benchmarks.dft``) is the truth but costs
+minutes per crystal, so it covers a few dozen crystals per variant. This module covers every
 crystal of the γ = 2 grid of every descriptor-generating variant against the shipped descriptor
 predictor — the same pipeline that labelled the training corpus — so it asks: *are the charges and DOS
 the model generates the ones its own structure implies?*
 
-How: the inverse benchmark's cache holds per-crystal records but not the generated descriptors, so each
-cell is sampled again from the snapshot checkpoint with the exact arguments whose hash is the cache
-fingerprint (``dft_reference.recover_cell_kwargs``; sampling is deterministic for a seed), and every
-regenerated crystal must reproduce its record's formula, site count and volume or it is dropped.
+How: each record of the inverse benchmark's cache holds the as-sampled crystal and its generated
+descriptors. A cache written before records held them is sampled again from the job arguments stored
+with the entry (sampling is deterministic for a seed on one machine), and every re-sampled crystal
+must reproduce its record's formula, site count and volume or it is dropped.
 
 Two floors make the numbers readable: the per-element mean of the DFT-labelled corpus (charges that
 know the element but not the structure), and — for the dummy variant — the fact that its descriptors
@@ -32,19 +32,16 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from benchmarks.dft_reference import (  # noqa: E402
-    DEFAULT_BENCH_DIR,
-    element_mean_baseline,
-    matches_record,
-    recover_cell_kwargs,
-    regenerate_cell,
-)
+from benchmarks.dft.compare import element_mean_baseline  # noqa: E402
+from benchmarks.dft.selection import matches_record, regenerate_cell  # noqa: E402
+from benchmarks.dft.siteorder import structure_from_record  # noqa: E402
 from benchmarks.provenance import REPO, git_commit, machine, utc_now  # noqa: E402
 from benchmarks.settings import target_label  # noqa: E402
 from models.evaluate.descriptor_accuracy import descriptor_accuracy  # noqa: E402
 
 DESCRIPTOR_VARIANTS = ("charge_dos", "charge", "dos", "dummy")
 RESULTS_DIR = REPO / "benchmarks" / "results"
+DEFAULT_BENCH_DIR = REPO / "var" / "bench" / "full"
 
 
 def _log(msg: str) -> None:
@@ -52,33 +49,37 @@ def _log(msg: str) -> None:
 
 
 def regenerate_variant(bench_dir: Path, variant: str, guidance: float = 2.0) -> tuple[list[dict], dict]:
-    """[{structure, charges, dos, record, cell}] for every crystal of ``variant``'s γ-grid cells that
-    regenerates faithfully, and counts of what was dropped."""
-    cache, snaps = Path(bench_dir) / "cache", Path(bench_dir) / "snapshots"
+    """[{structure, charges, dos, record, cell}] for every crystal of ``variant``'s γ-grid cells (read
+    from its record, or re-sampled faithfully), and counts of what was dropped."""
+    cache = Path(bench_dir) / "cache"
     paths = sorted(p for p in cache.glob(f"inverse__{variant}__*__g{guidance:g}.json"))
-    counts = {"cells": 0, "records": 0, "regenerated": 0, "mismatch": 0, "cells_unrecoverable": 0}
+    counts = {"cells": 0, "records": 0, "from_records": 0, "regenerated": 0, "mismatch": 0, "cells_unrecoverable": 0}
     out: list[dict] = []
-    sha_cache: dict[Path, str] = {}
     for path in paths:
         entry = json.loads(path.read_text())
         res = entry["result"]
         counts["cells"] += 1
         counts["records"] += len(res["records"])
-        kwargs = recover_cell_kwargs(entry, variant, snaps, sha_cache)
-        if kwargs is None:
+        cell = target_label(res.get("target"))
+        stored = [(rec, structure_from_record(rec)) for rec in res["records"]]
+        if all(got is not None for _, got in stored):
+            for rec, (s, q, d) in stored:  # type: ignore[misc]
+                counts["from_records"] += 1
+                out.append({"structure": s, "charges": q, "dos": d, "record": rec, "cell": cell})
+            continue
+        if entry.get("kwargs") is None:
             counts["cells_unrecoverable"] += 1
-            _log(f"[desc] {path.name}: no snapshot reproduces the cache fingerprint; skipped")
+            _log(f"[desc] {path.name}: records hold no crystals and the entry no job arguments; skipped")
             continue
         t0 = time.perf_counter()
-        crystals = regenerate_cell(kwargs)
-        _log(f"[desc] regenerated {path.name} ({len(crystals)} crystals, {time.perf_counter() - t0:.0f} s)")
+        crystals = regenerate_cell(entry["kwargs"])
+        _log(f"[desc] re-sampled {path.name} ({len(crystals)} crystals, {time.perf_counter() - t0:.0f} s)")
         for rec, c in zip(res["records"], crystals, strict=False):
             if not matches_record(rec, c.structure):
                 counts["mismatch"] += 1
                 continue
             counts["regenerated"] += 1
-            out.append({"structure": c.structure, "charges": c.charges, "dos": c.dos, "record": rec,
-                        "cell": target_label(res.get("target"))})
+            out.append({"structure": c.structure, "charges": c.charges, "dos": c.dos, "record": rec, "cell": cell})
     return out, counts
 
 
@@ -115,9 +116,9 @@ def markdown(payload: dict) -> str:
         f"- reference: shipped descriptor predictor, weights SHA-256 `{payload['predictor_sha256']}`; floor: per-element "
         f"mean of {payload['floor']['corpus_crystals']} DFT-labelled corpus crystals",
         "",
-        "Every crystal of each variant's γ = 2 grid (7 targets + unconditional, 30 crystals per cell), sampled "
-        "again from the benchmark's snapshot checkpoint (deterministic; each must reproduce its record's formula, "
-        "site count and volume). Charge MAE in e; DOS cosine = shape similarity of each site's 64-bin DOS "
+        "Every crystal of each variant's γ = 2 grid (7 targets + unconditional), as stored in the benchmark's "
+        "cache records or, for an older cache, sampled again from the stored job arguments (each must reproduce "
+        "its record's formula, site count and volume). Charge MAE in e; DOS cosine = shape similarity of each site's 64-bin DOS "
         "(1 = identical). *Floor* = per-element DFT means scored the same way: charges that know the element "
         "but not the structure.",
         "",
@@ -133,8 +134,9 @@ def markdown(payload: dict) -> str:
                 f"{_f(g['charge_mae_e'], '{:.3f}')} | {_f(b['charge_mae_e'], '{:.3f}')} | "
                 f"{_f(g['dos_cosine_mean'], '{:.3f}')} | {_f(b['dos_cosine_mean'], '{:.3f}')} |"
             )
-    lines += ["", "Regeneration: " + "; ".join(
-        f"{v}: {r['counts']['regenerated']} of {r['counts']['records']} crystals reproduced"
+    lines += ["", "Crystals: " + "; ".join(
+        f"{v}: {r['counts'].get('from_records', 0) + r['counts']['regenerated']} of {r['counts']['records']} "
+        "read or reproduced"
         + (f", {r['counts']['mismatch']} mismatched" if r["counts"]["mismatch"] else "")
         for v, r in payload["variants"].items()) + ".", ""]
     variants = payload["variants"]

@@ -73,6 +73,9 @@ def headline_rows(pooled: dict | None, dft: dict | None) -> list[list[str]]:
     else:
         rows.append(["generated Bader charges within 0.055 e of DFT", f"{PAPER_BADER_MAE_E} e",
                      "not measured yet (`python -m benchmarks.dft verify`)", "0", "not measured"])
+    for variant, r in ((dft or {}).get("dft_success_by_variant") or {}).items():
+        rows.append([f"judge band-gap successes confirmed by DFT ({variant})", "–", fmt_rate(r),
+                     f"{r.get('n', 0)} DFT-finished successes", "(calibrates the success column)"])
     return rows
 
 
