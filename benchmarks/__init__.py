@@ -1,4 +1,4 @@
-"""Benchmarks of the shipped joint-diffusion checkpoints (issues 3 and 5), run by ``make bench``.
+"""Benchmarks of the shipped joint-diffusion checkpoints (sampling and inverse design), run by ``make bench``.
 
 ``python -m benchmarks.run [--suite sampling|inverse|all] [--quick] [--variants ...] [--samples N]``
 writes ``<out>/<suite>.json`` (everything, with provenance), ``<out>/<suite>.md`` (the tables a person

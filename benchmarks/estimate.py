@@ -94,10 +94,10 @@ def project(
         total_cpu += per_variant * n_variants
     if inverse and sampling:
         r = inverse_rates(inverse)
-        cells_per_variant = len(target_grid())
+        guided_targets = len([t for t in target_grid() if t])
         sweep_cells = len(i.sweep_targets) * len([x for x in i.gamma_sweep if x not in (0.0, i.guidance)])
-        cells = cells_per_variant * n_variants + sweep_cells
-        crystals = cells * i.samples_per_cell
+        cells = (guided_targets + 1) * n_variants + sweep_cells
+        crystals = n_variants * (guided_targets * i.samples_per_cell + i.uncond_samples) + sweep_cells * i.samples_per_cell
         # Cells sample in batches of samples_per_cell; the sampling suite's batch-64 rate is the closer
         # measurement when the run's own cells were tiny (--quick).
         gen_rate = out["sampling"]["guided_cpu_s_per_crystal_step"] or r["gen_cpu_s_per_crystal_step"] or 0.0
@@ -108,12 +108,39 @@ def project(
         frac = r["mean_fraction_of_relax_cap_used"] or 1.0
         central = gen + valid * (frac * i.relax_steps + 1) * per_step
         out["inverse"] = {**r, "cells": cells, "crystals": crystals, "cpu_seconds_upper": upper,
-                          "cpu_seconds_central": central}
+                          "cpu_seconds_central": central,
+                          # what one generated crystal costs end to end (generation + CHGNet evaluation)
+                          "cpu_s_per_crystal_central": central / crystals if crystals else None,
+                          "cpu_s_per_crystal_upper": upper / crystals if crystals else None}
         total_cpu_upper = total_cpu + upper
         total_cpu_central = total_cpu + central
         startup = WORKER_STARTUP_CPU_S
         out["wall_hours_upper"] = (total_cpu_upper / workers + startup) / 3600
         out["wall_hours_central"] = (total_cpu_central / workers + startup) / 3600
+        out["core_hours_central"] = total_cpu_central / 3600
+        out["core_hours_upper"] = total_cpu_upper / 3600
     elif sampling:
         out["wall_hours_sampling_only"] = (total_cpu / workers + WORKER_STARTUP_CPU_S) / 3600
+    out["dft_verification"] = dft_projection(i)
     return out
+
+
+def dft_projection(i: InverseSettings, variants: int = 3, per_variant: int = 36) -> dict:
+    """Core-hours of ``python -m benchmarks.dft verify`` (3 compared variants × 36 crystals) from the
+    DFT seconds per crystal of the committed DFT reference (production settings, generated crystals)."""
+    import json
+
+    from benchmarks.provenance import REPO
+
+    path = REPO / "benchmarks" / "results" / "dft_reference.json"
+    if not path.exists():
+        return {"note": f"no {path.name}: no measured DFT cost"}
+    res = json.loads(path.read_text())["results"]
+    mean_s, n = res["dft_seconds_ok"].get("mean"), res["dft_seconds_ok"].get("n", 0)
+    failed = res.get("n_dft_failed", 0)
+    cap = json.loads(path.read_text()).get("max_seconds", 600.0)
+    # timeouts cost the whole cap: count them at their measured share
+    per_crystal = ((mean_s or 0.0) * n + cap * failed) / max(n + failed, 1)
+    crystals = variants * per_variant
+    return {"crystals": crystals, "cpu_s_per_crystal": per_crystal, "core_hours": crystals * per_crystal / 3600,
+            "measured_on": f"{n} ok + {failed} timed-out crystals of {path.name}"}

@@ -191,7 +191,7 @@ def assemble(variants: list[VariantInfo], s: SamplingSettings, results: dict[str
     for v in variants:
         uncond = results[f"sampling__{v.name}__uncond"]
         guided = results[f"sampling__{v.name}__guided"]
-        # The step counts plus the model's default (the guided run), whatever it is.
+        # The configured step counts plus the model's default (the guided run), whatever it is.
         tradeoff = [guided]
         for steps in s.steps_sweep:
             r = results.get(f"sampling__{v.name}__guided__steps{steps}")

@@ -1,6 +1,6 @@
 """Which model variants can be benchmarked, and why the others are skipped.
 
-The five variants of issue 3 are fixed; a variant is benchmarked only if its shipped checkpoint
+The five variants are fixed; a variant is benchmarked only if its shipped checkpoint
 exists. A missing variant is not an error (descriptor variants ship later than structure-only): it is
 reported as a skipped line so a table never silently lacks a row.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 from models.hashing import sha256_file
 from models.sample import CHECKPOINT_ROOT, DEFAULT_ORDER
 
-# Benchmark order: the default (charge+DOS) first, then the two comparisons the issue names first.
+# Benchmark order: the default (charge+DOS) first, then the two comparisons the paper's claims rest on (structure-only, dummy).
 ALL_VARIANTS = ["charge_dos", "structure_only", "dummy", "charge", "dos"]
 DEFAULT_VARIANT = "charge_dos"
 assert set(ALL_VARIANTS) == set(DEFAULT_ORDER)

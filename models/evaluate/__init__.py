@@ -1,4 +1,4 @@
-"""Evaluation of generated crystals (issue 5): validity, stability, uniqueness, novelty, property hits.
+"""Evaluation of generated crystals: validity, stability, uniqueness, novelty, property hits.
 
 Public API::
 

@@ -210,3 +210,18 @@ def test_committed_report_is_what_its_json_renders_to(tmp_path, suite):
     md = rerender(tmp_path / src.name)
     assert md.read_text() == src.with_suffix(".md").read_text()
     assert json.loads((tmp_path / src.name).read_text()) == json.loads(src.read_text())
+
+
+def test_old_records_get_the_new_flags_from_their_own_fields():
+    """Results written before the flags existed still report them: each is a function of stored fields."""
+    from benchmarks.inverse.upgrade import derive_flags
+
+    old = {"formula": "Fe3Al", "valid": True, "stable": True, "unique": True, "novel": False,
+           "matched_material_id": "mp-2", "e_above_hull": -0.2}
+    rec = derive_flags(old)
+    assert rec["all_metal"] and rec["known_match"] and rec["n_elements"] == 2
+    assert rec["below_hull_flag"] and not rec["stable_strict"] and not rec["vsun_strict"]
+    rec = derive_flags({**old, "formula": "NaCl", "novel": True, "matched_material_id": None, "e_above_hull": -0.01})
+    assert not rec["all_metal"] and rec["known_match"] is False and rec["stable_strict"] and rec["vsun_strict"]
+    assert derive_flags({**old, "novel": None})["known_match"] is None  # novelty not checked: unknown
+    assert derive_flags({**old, "all_metal": False})["all_metal"] is False  # a stored flag wins

@@ -67,3 +67,26 @@ def test_relaxation_rmsd_site_by_site():
     wrapped = a.copy()
     wrapped.translate_sites([0], [0.99, 0, 0], to_unit_cell=True)  # -0.04 Å via the periodic image
     assert relaxation_rmsd(a, wrapped) == pytest.approx(np.sqrt(0.02**2), abs=1e-9)
+
+
+def test_strict_stability_and_the_hull_gap_flag():
+    """S strict = on or below the hull; more than 0.05 eV/atom below is flagged, not counted as stable."""
+    from models.evaluate.stability import is_below_hull_flag, is_stable_strict
+
+    assert is_stable_strict(0.0) and is_stable_strict(-0.03) and not is_stable_strict(0.02)
+    assert not is_stable_strict(-0.2) and is_below_hull_flag(-0.2) and not is_below_hull_flag(-0.03)
+    assert not is_stable_strict(None) and not is_below_hull_flag(None)
+
+
+def test_hull_coverage_counts_reference_compounds_per_system():
+    import pandas as pd
+
+    from models.evaluate.stability import ReferenceHull
+
+    entries = pd.DataFrame({"formula": ["NaCl", "Na2O", "NaClO3", "Na"], "energy_per_atom": [-3.0, -2.5, -4.0, -1.0]})
+    hull = ReferenceHull(entries, {"Na": -1.3, "Cl": -1.8, "O": -4.9, "K": -1.1})
+    assert hull.coverage(frozenset({"Na", "Cl"})) == {"reference_compounds_in_system": 1,
+                                                      "reference_compounds_in_subsystems": 1}
+    assert hull.coverage(frozenset({"Na", "Cl", "O"})) == {"reference_compounds_in_system": 1,
+                                                           "reference_compounds_in_subsystems": 3}
+    assert hull.coverage(frozenset({"K", "Cl"}))["reference_compounds_in_system"] == 0

@@ -44,3 +44,13 @@ def test_composition_rules():
     assert not composition_is_valid("NaCl2")
     assert not composition_is_valid("KF3")
     assert composition_is_valid("CsF")
+
+
+def test_all_metal_compositions_are_flagged():
+    """SMACT passes them by definition, so the flag lets reports show SMACT on the rest."""
+    from models.evaluate.validity import composition_is_valid, is_all_metal
+
+    assert is_all_metal("Fe3Al") and composition_is_valid("Fe3Al")
+    assert is_all_metal("Si")  # one element: also automatic
+    assert not is_all_metal("NaCl") and not is_all_metal("Na2Cl")
+    assert not composition_is_valid("Na2Cl")
