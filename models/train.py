@@ -143,6 +143,7 @@ def ship(out_dir: Path, ship_dir: Path, state: dict) -> None:
             tmp = ship_dir / (name + ".tmp")
             shutil.copyfile(src, tmp)
             os.replace(tmp, ship_dir / name)
+    _truncate_logs(ship_dir, int(state["step"]))  # rows logged after the shipped checkpoint do not belong
     with (ship_dir / "config.yaml").open("w") as fh:
         yaml.safe_dump(state["config"], fh, sort_keys=False)
     manifest = {

@@ -87,6 +87,7 @@ def test_shipped_variant_samples_its_channels(variant: str):
         assert n >= 1 and c.structure.volume > 0
         if want_charge:
             assert c.charges is not None and c.charges.shape == (n,) and np.isfinite(c.charges).all()
+            assert abs(float(c.charges.sum())) < 1e-6  # every generated cell is neutral
         else:
             assert c.charges is None
         if want_dos:

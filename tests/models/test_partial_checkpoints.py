@@ -1,0 +1,41 @@
+"""Weights-only snapshots of variants still in training (``models/checkpoints/v2-partial/<variant>``).
+
+They are committed so that training can continue on a machine that lost its resume state
+(``python -m models.train --config ... --ship-dir <that folder>``); the service never loads them. What
+must hold: the bytes match the manifest, the manifest says how far training got and that it is not
+complete, and the snapshot restarts as the variant its config names.
+"""
+
+import json
+
+import pytest
+import torch
+
+from models.config import load_config
+from models.hashing import sha256_file
+from models.registry import CHECKPOINT_ROOT, list_models
+
+PARTIAL_ROOT = CHECKPOINT_ROOT / "v2-partial"
+PARTIAL = sorted(p.parent.name for p in PARTIAL_ROOT.glob("*/model.pt"))
+
+
+def test_partial_snapshots_are_not_offered_by_the_service():
+    assert not any("partial" in name for name in list_models())
+
+
+@pytest.mark.parametrize("variant", PARTIAL)
+def test_partial_snapshot_matches_its_manifest_and_says_how_far_it_got(variant: str):
+    folder = PARTIAL_ROOT / variant
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["variant"] == variant
+    for name, meta in manifest["files"].items():
+        assert (folder / name).stat().st_size == meta["bytes"], name
+        assert sha256_file(folder / name) == meta["sha256"], f"{variant}/{name} differs from its manifest"
+    assert manifest["complete"] is False and manifest["step"] < manifest["max_steps"]
+    assert 0 < manifest["selected_step"] <= manifest["step"]
+    rows = (folder / "train_log.csv").read_text().strip().splitlines()
+    assert int(rows[-1].split(",")[0]) == manifest["step"]
+    payload = torch.load(folder / "model.pt", map_location="cpu", weights_only=False)
+    cfg = load_config(payload["config"])
+    assert cfg["name"] == variant and payload["step"] == manifest["step"]
+    assert payload["selected_step"] == manifest["selected_step"]
