@@ -78,3 +78,19 @@ def synthetic_cell(synthetic_records):
         return {**cell, "guidance": guidance if target else 0.0}
 
     return make
+
+
+@pytest.fixture()
+def bench(tmp_path):
+    """Benchmark cache of a charge-generating variant for the DFT selection (see ``dft_fixtures``)."""
+    from tests.benchmarks.dft_fixtures import make_bench
+
+    return make_bench(tmp_path)
+
+
+@pytest.fixture()
+def verify_bench(tmp_path):
+    """Band-gap cell with judge successes and their relaxed cells (see ``dft_fixtures``)."""
+    from tests.benchmarks.dft_fixtures import make_verify_bench
+
+    return make_verify_bench(tmp_path)
