@@ -20,13 +20,14 @@ class ChunkPlan:
     seed: int
 
 
-def chunk_seed(job_seed: int, chunk_index: int, attempt: int = 0) -> int:
-    """A well-mixed 31-bit seed for (job seed, chunk index[, top-up attempt]).
+def chunk_seed(job_seed: int, chunk_index: int) -> int:
+    """A well-mixed 31-bit seed for (job seed, chunk index).
 
     Hashing (rather than job_seed + chunk_index) keeps neighbouring jobs' chunks from sharing seeds:
-    seed 7 chunk 1 and seed 8 chunk 0 would otherwise sample identical crystals.
+    seed 7 chunk 1 and seed 8 chunk 0 would otherwise sample identical crystals. The trailing "/0"
+    is part of the hashed text so that stored jobs keep the seeds they were planned with.
     """
-    digest = hashlib.sha256(f"mattergen-e/{job_seed}/{chunk_index}/{attempt}".encode()).digest()
+    digest = hashlib.sha256(f"mattergen-e/{job_seed}/{chunk_index}/0".encode()).digest()
     return int.from_bytes(digest[:8], "big") % SEED_MODULUS
 
 

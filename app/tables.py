@@ -150,7 +150,7 @@ class Structure(Base):
     band_gap_pred: Mapped[float | None] = mapped_column(Double, index=True)  # eV, LightGBM predictor
     formation_energy_pred: Mapped[float | None] = mapped_column(Double, index=True)  # eV/atom, CHGNet static
     e_above_hull_pred: Mapped[float | None] = mapped_column(Double)  # eV/atom, CHGNet static (unrelaxed)
-    structure_valid: Mapped[bool | None] = mapped_column(Boolean)  # distances ≥ 0.5 Å, volume ≥ 0.1 Å³
+    structurally_valid: Mapped[bool | None] = mapped_column(Boolean)  # distances ≥ 0.5 Å, volume ≥ 0.1 Å³
     smact_valid: Mapped[bool | None] = mapped_column(Boolean)  # SMACT charge neutrality + Pauling test
     # How the row's properties were obtained: computed | partial | failed | disabled | unavailable
     # (null for rows stored before migration 0002), and per-property reasons for missing values.

@@ -41,7 +41,7 @@ PROPERTY_COLUMNS = (
     "band_gap_pred",
     "formation_energy_pred",
     "e_above_hull_pred",
-    "structure_valid",
+    "structurally_valid",
     "smact_valid",
 )
 
@@ -88,7 +88,7 @@ class Evaluator:
             "band_gap_pred": _finite(raw.get("band_gap")),
             "formation_energy_pred": _finite(raw.get("formation_energy_per_atom")),
             "e_above_hull_pred": _finite(raw.get("e_above_hull")),
-            "structure_valid": _bool(raw.get("structure_valid")),
+            "structurally_valid": _bool(raw.get("structure_valid")),
             "smact_valid": _bool(raw.get("composition_valid")),
         }
         errors = {k: str(v)[:500] for k, v in (raw.get("errors") or {}).items()}

@@ -57,10 +57,10 @@ def predicted(row: Structure) -> dict[str, float | str | None]:
 def validity(row: Structure) -> dict[str, bool | None]:
     both = (
         None
-        if row.structure_valid is None or row.smact_valid is None
-        else (row.structure_valid and row.smact_valid)
+        if row.structurally_valid is None or row.smact_valid is None
+        else (row.structurally_valid and row.smact_valid)
     )
-    return {"structurally_valid": row.structure_valid, "smact_valid": row.smact_valid, "valid": both}
+    return {"structurally_valid": row.structurally_valid, "smact_valid": row.smact_valid, "valid": both}
 
 
 def properties(row: Structure) -> dict[str, Any]:
@@ -75,7 +75,7 @@ def properties(row: Structure) -> dict[str, Any]:
         },
         "e_above_hull": {"value": row.e_above_hull_pred, "unit": "eV/atom", "method": METHOD_E_ABOVE_HULL},
         "structurally_valid": {
-            "value": row.structure_valid,
+            "value": row.structurally_valid,
             "unit": None,
             "method": METHOD_STRUCTURALLY_VALID,
         },
@@ -155,11 +155,11 @@ def apply_filters(query: Select, q: StructureQuery) -> Select:
     if q.formula:
         query = query.where(S.reduced_formula == q.formula)
     if q.structurally_valid is not None:
-        query = query.where(S.structure_valid.is_(q.structurally_valid))
+        query = query.where(S.structurally_valid.is_(q.structurally_valid))
     if q.smact_valid is not None:
         query = query.where(S.smact_valid.is_(q.smact_valid))
     if q.valid is True:
-        query = query.where(S.structure_valid.is_(True), S.smact_valid.is_(True))
+        query = query.where(S.structurally_valid.is_(True), S.smact_valid.is_(True))
     elif q.valid is False:  # known to fail at least one check
-        query = query.where((S.structure_valid.is_(False)) | (S.smact_valid.is_(False)))
+        query = query.where((S.structurally_valid.is_(False)) | (S.smact_valid.is_(False)))
     return query

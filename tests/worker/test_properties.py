@@ -57,12 +57,12 @@ def test_well_formed_crystal_gets_every_property(predicted):
     assert 2.0 < p["band_gap_pred"] < 8.0  # NaCl: MP (PBE) gap 5.0 eV
     assert -2.5 < p["formation_energy_pred"] < -1.7  # MP: -2.1 eV/atom
     assert abs(p["e_above_hull_pred"]) < 0.1  # it is on the reference hull
-    assert p["structure_valid"] is True and p["smact_valid"] is True
+    assert p["structurally_valid"] is True and p["smact_valid"] is True
 
 
 def test_crystals_the_evaluator_cannot_fully_handle_get_nulls_and_reasons(predicted):
     overlapping = predicted["overlapping"]
-    assert overlapping["structure_valid"] is False and overlapping["smact_valid"] is True
+    assert overlapping["structurally_valid"] is False and overlapping["smact_valid"] is True
     assert math.isfinite(overlapping["band_gap_pred"]) and math.isfinite(overlapping["formation_energy_pred"])
 
     isolated = predicted["isolated_atom"]
@@ -89,7 +89,7 @@ def test_crystals_the_evaluator_cannot_fully_handle_get_nulls_and_reasons(predic
     collapsed = predicted["collapsed"]
     assert collapsed["properties_status"] == "partial" and collapsed["band_gap_pred"] is None
     assert "collapsed cell" in collapsed["properties_errors"]["band_gap"]
-    assert collapsed["structure_valid"] is not None  # validity is still judged
+    assert collapsed["structurally_valid"] is not None  # validity is still judged
 
 
 def test_dense_cells_never_reach_chgnet_quickly():
@@ -226,7 +226,7 @@ def test_run_chunk_fills_properties_with_the_real_evaluator(job_factory):
         rows = s.scalars(select(StructureRow).where(StructureRow.job_id == job.id)).all()
     assert len(rows) == 3 and {r.properties_status for r in rows} <= {"computed", "partial"}
     assert all(r.band_gap_pred is not None and r.band_gap_pred >= 0 for r in rows)
-    assert all(isinstance(r.structure_valid, bool) and isinstance(r.smact_valid, bool) for r in rows)
+    assert all(isinstance(r.structurally_valid, bool) and isinstance(r.smact_valid, bool) for r in rows)
 
 
 def test_loading_chgnet_leaves_the_process_thread_count_alone():

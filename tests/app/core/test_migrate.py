@@ -105,3 +105,38 @@ def test_0002_adds_property_columns_keeping_rows_and_downgrades_cleanly(services
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM structures")).scalar() == 1
     engine.dispose()
+
+
+def test_0003_renames_structure_valid_keeping_values_and_downgrades_cleanly(services):
+    scratch = _scratch_db(services, "migration_0003")
+    upgrade(scratch, "0002")
+    engine = create_engine(scratch)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, state, num_samples, guidance_scale, seed, model_name, chunk_size, "
+                "num_chunks, request, request_fingerprint) VALUES (:j, 'succeeded', 1, 2.0, 1, 'm', 1, 1, "
+                "'{}', 'f')"
+            ),
+            {"j": JOB_ID},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO structures (id, job_id, sample_index, chunk_index, formula, reduced_formula, "
+                "elements, n_sites, lattice, volume, structure, cif, model_name, checkpoint_sha256, "
+                "guidance_scale, seed, steps, structure_valid) VALUES (:s, :j, 0, 0, 'Na1 Cl1', 'NaCl', "
+                "'{Na,Cl}', 2, '{}', 40.0, '{}', 'data_x', 'm', 'h', 2.0, 1, 10, false)"
+            ),
+            {"s": STRUCTURE_ID, "j": JOB_ID},
+        )
+    upgrade(scratch, "0003")
+    columns = {c["name"] for c in inspect(engine).get_columns("structures")}
+    assert "structurally_valid" in columns and "structure_valid" not in columns
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT structurally_valid FROM structures")).scalar() is False
+    downgrade(scratch, "0002")
+    columns = {c["name"] for c in inspect(engine).get_columns("structures")}
+    assert "structure_valid" in columns and "structurally_valid" not in columns
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT structure_valid FROM structures")).scalar() is False
+    engine.dispose()

@@ -23,7 +23,7 @@ def finished_job(job_factory):
         conn.execute(
             text(
                 "UPDATE structures SET band_gap_pred = sample_index * 0.5, formation_energy_pred = -sample_index, "
-                "e_above_hull_pred = sample_index * 0.1, structure_valid = (sample_index % 2 = 0), "
+                "e_above_hull_pred = sample_index * 0.1, structurally_valid = (sample_index % 2 = 0), "
                 "smact_valid = (sample_index <> 4) WHERE job_id = :j"
             ),
             {"j": job.id},
