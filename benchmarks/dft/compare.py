@@ -157,7 +157,7 @@ def compare(
 
 def judge_vs_dft_gap(crystals: list[dict]) -> dict:
     """How the benchmark's band-gap judge and DFT classify the crystals both have a gap for."""
-    from models.evaluate.bandgap import METAL_GAP
+    from models.evaluate.band_gap import METAL_GAP
 
     pairs = [(float(c["predicted_band_gap"]), float(c["dft_band_gap"])) for c in crystals
              if c.get("ok") and c.get("predicted_band_gap") is not None and c.get("dft_band_gap") is not None]

@@ -125,7 +125,7 @@ def hull_lines(result: dict) -> list[str]:
 def calibration_lines() -> list[str]:
     """What the evaluation itself can and cannot see: the reference hull's completeness and the band-gap
     predictor's error, read from the shipped assets so the table is never quoted without them."""
-    from models.evaluate.bandgap import ASSET_DIR as BANDGAP_ASSET_DIR
+    from models.evaluate.band_gap import ASSET_DIR as BAND_GAP_ASSET_DIR
     from models.evaluate.hull_check import ASSET as HULL_ASSET
 
     lines: list[str] = []
@@ -140,7 +140,7 @@ def calibration_lines() -> list[str]:
             f"{100 * h['fraction_at_or_below_hull']:.1f} % pass S strict (on or below the hull). S is a permissive "
             "filter here (CHGNet was trained on these MP crystals), not a DFT stability claim."
         )
-    metrics = BANDGAP_ASSET_DIR / "metrics.json"
+    metrics = BAND_GAP_ASSET_DIR / "metrics.json"
     if metrics.exists():
         m = json.loads(metrics.read_text())["metrics"]["test"]
         lines.append(

@@ -124,7 +124,7 @@ def evaluate_structures(
             rec["stability_error"] = "structurally invalid: not relaxed"
         scored = r_struct if r_struct is not None else s
         try:
-            from models.evaluate.bandgap import load_predictor
+            from models.evaluate.band_gap import load_predictor
 
             rec["band_gap"] = float(load_predictor().predict_one(scored))
         except Exception as exc:

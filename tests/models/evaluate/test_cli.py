@@ -114,7 +114,7 @@ def test_quick_properties(nacl, overlapping):
 
 def test_reads_what_models_sample_writes(tmp_path, nacl, non_neutral):
     """Contract with the sampler: its real writer's files load with charges and DOS attached."""
-    sample = pytest.importorskip("models.sample")
+    from models import sample
     rng = np.random.default_rng(0)
     crystals = [
         sample.GeneratedCrystal(nacl, rng.normal(0, 0.5, len(nacl)), rng.random((len(nacl), DOS_BINS))),

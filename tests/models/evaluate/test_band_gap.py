@@ -2,8 +2,8 @@ import json
 
 import numpy as np
 
-from models.evaluate.bandgap import ASSET_DIR, load_predictor
-from models.evaluate.bandgap_features import feature_names, structure_features
+from models.evaluate.band_gap import ASSET_DIR, load_predictor
+from models.evaluate.band_gap_features import feature_names, structure_features
 
 from .conftest import corpus_rows
 
