@@ -65,7 +65,10 @@ def _mean(xs: list) -> float | None:
 
 
 def _fraction(records: list[dict], key: str) -> float | None:
-    return float(np.mean([bool(r.get(key)) for r in records])) if records else None
+    """Share of records with ``key`` true; None when no record has a value (e.g. novelty not checked)."""
+    if not records or all(r.get(key) is None for r in records):
+        return None
+    return float(np.mean([bool(r.get(key)) for r in records]))
 
 
 def evaluate_structures(
