@@ -18,6 +18,22 @@ METAL_GAP = 0.1  # eV, the evaluation's metal / non-metal threshold
 TOLERANCE = {"band_gap": 0.5, "formation_energy_per_atom": 0.2}
 
 
+def stamp_text(provenance: dict) -> str:
+    """Date, commit, command and core-hours of the run, printed on every figure so a PNG seen on its own
+    still says where it came from."""
+    commit = (provenance.get("git") or {}).get("commit") or "?"
+    hours = (provenance.get("job_cpu_seconds") or 0.0) / 3600
+    return f"{provenance.get('date_start')} · commit {commit[:12]} · {provenance.get('command')} · {hours:.2f} core-hours"
+
+
+def save(fig, path: Path, stamp: str = "") -> Path:
+    if stamp:
+        fig.text(0.005, 0.002, stamp, fontsize=6, color="0.4", ha="left", va="bottom")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _values(cell: dict, prop: str) -> np.ndarray:
     """The property of the structurally valid crystals (only those were relaxed and scored)."""
     v = [r.get(prop) for r in cell["records"] if r.get("structure_valid")]
@@ -44,7 +60,7 @@ def _grid_cells(result: dict) -> dict[tuple[str, str], dict]:
     return out
 
 
-def property_distributions(result: dict, training: dict[str, np.ndarray], path: Path) -> Path:
+def property_distributions(result: dict, training: dict[str, np.ndarray], path: Path, stamp: str = "") -> Path:
     variants = list(dict.fromkeys(r["variant"] for r in result["grid"]["rows"]))
     cells = _grid_cells(result)
     targets = target_grid()
@@ -74,12 +90,10 @@ def property_distributions(result: dict, training: dict[str, np.ndarray], path: 
         "non-metals (density), metal share in the legend"
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, stamp)
 
 
-def success_by_variant(result: dict, path: Path) -> Path:
+def success_by_variant(result: dict, path: Path, stamp: str = "") -> Path:
     rows = result["grid"]["rows"]
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     targets = [target_key(t) for t in target_grid()]
@@ -97,12 +111,10 @@ def success_by_variant(result: dict, path: Path) -> Path:
     ax.set_title(f"Success rate per variant and target (n = {', '.join(map(str, n))} per cell; unconditional = VSUN)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, stamp)
 
 
-def guidance_sweep(result: dict, path: Path) -> Path:
+def guidance_sweep(result: dict, path: Path, stamp: str = "") -> Path:
     rows = result["sweep"]["rows"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for t in dict.fromkeys(r["target"] for r in rows):
@@ -118,12 +130,10 @@ def guidance_sweep(result: dict, path: Path) -> Path:
         ax.legend(fontsize=8)
     fig.suptitle(f"Guidance sweep, variant {result['sweep']['variant']}")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, stamp)
 
 
-def validity_vs_steps(result: dict, path: Path) -> Path:
+def validity_vs_steps(result: dict, path: Path, stamp: str = "") -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for v in result["variants"]:
         pts = sorted(v["steps_tradeoff"], key=lambda r: r["steps"])
@@ -137,9 +147,7 @@ def validity_vs_steps(result: dict, path: Path) -> Path:
     ax.set_title("Validity vs denoising steps (guided)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, stamp)
 
 
 def training_distribution() -> dict[str, np.ndarray]:
@@ -154,7 +162,7 @@ def training_distribution() -> dict[str, np.ndarray]:
     }
 
 
-def formation_energy_errors(result: dict, path: Path) -> Path:
+def formation_energy_errors(result: dict, path: Path, stamp: str = "") -> Path:
     """Histogram of (generated − target) formation energy per E_form target and variant: the mean error
     hides a bimodal distribution (crystals on target plus a mode far from it)."""
     cells = _grid_cells(result)
@@ -180,6 +188,4 @@ def formation_energy_errors(result: dict, path: Path) -> Path:
         ax.legend(fontsize=7)
     fig.suptitle("Guided formation-energy error distribution (green: ±0.2 eV/atom success band)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, stamp)

@@ -29,6 +29,7 @@ from benchmarks import sampling as sampling_suite  # noqa: E402
 from benchmarks import sampling_report  # noqa: E402
 from benchmarks.estimate import project  # noqa: E402
 from benchmarks.jobs import Job, run_jobs  # noqa: E402
+from benchmarks.plots import stamp_text  # noqa: E402
 from benchmarks.provenance import REPO, git_commit, machine, utc_now  # noqa: E402
 from benchmarks.report import write_suite  # noqa: E402
 from benchmarks.settings import inverse_settings, sampling_settings  # noqa: E402
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             mod = sampling_report if suite == "sampling" else inverse_suite
             body = mod.markdown(result, s_set if suite == "sampling" else i_set)
             out.mkdir(parents=True, exist_ok=True)
-            payload["plots"] = [p.name for p in mod.plot(result, out)]
+            payload["plots"] = [p.name for p in mod.plot(result, out, stamp_text(payload["provenance"]))]
             payload["results"] = result
         written += list(write_suite(out, payload, body))
 

@@ -152,7 +152,7 @@ def markdown(result: dict, s: SamplingSettings) -> list[str]:
     return lines
 
 
-def plot(result: dict, out_dir: Path) -> list[Path]:
+def plot(result: dict, out_dir: Path, stamp: str = "") -> list[Path]:
     from benchmarks.plots import validity_vs_steps
 
-    return [validity_vs_steps(result, out_dir / "sampling_validity_vs_steps.png")]
+    return [validity_vs_steps(result, out_dir / "sampling_validity_vs_steps.png", stamp)]

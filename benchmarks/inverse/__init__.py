@@ -30,7 +30,7 @@ def assemble(variants: list[VariantInfo], s: InverseSettings, results: dict[str,
     return {"schema": SCHEMA, "grid": grid, "sweep": sweep, "sweep_variant_note": note}
 
 
-def plot(result: dict, out_dir: Path) -> list[Path]:
+def plot(result: dict, out_dir: Path, stamp: str = "") -> list[Path]:
     from benchmarks.plots import (
         formation_energy_errors,
         guidance_sweep,
@@ -40,10 +40,10 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
     )
 
     paths = [
-        property_distributions(result, training_distribution(), out_dir / "inverse_property_distributions.png"),
-        success_by_variant(result, out_dir / "inverse_success_by_variant.png"),
-        formation_energy_errors(result, out_dir / "inverse_formation_energy_errors.png"),
+        property_distributions(result, training_distribution(), out_dir / "inverse_property_distributions.png", stamp),
+        success_by_variant(result, out_dir / "inverse_success_by_variant.png", stamp),
+        formation_energy_errors(result, out_dir / "inverse_formation_energy_errors.png", stamp),
     ]
     if result.get("sweep"):
-        paths.append(guidance_sweep(result, out_dir / "inverse_guidance_sweep.png"))
+        paths.append(guidance_sweep(result, out_dir / "inverse_guidance_sweep.png", stamp))
     return paths

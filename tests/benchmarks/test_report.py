@@ -81,6 +81,13 @@ def test_inverse_report_has_required_columns_and_provenance(tmp_path, synthetic_
                      "75.0 %", "0.0 %", "100.0 %", "100.0 %", "0.0 %", "50.0 %", "50.0 %", "25.0 %", "0.733", "–",
                      "4", "2", "10"]
     assert "core-hours" in md
+    # guided formation-energy errors (generated − target): −0.1, +0.5, +0.1 eV/atom at −2 eV/atom
+    ef_rows = [[c.strip() for c in line.strip("|").split("|")] for line in md.splitlines()
+               if line.startswith("| structure_only ") and "E_form -2 eV/atom" in line]
+    assert ["structure_only", "E_form -2 eV/atom", "3", "-0.08", "+0.00", "+0.10", "+0.30", "+0.46", "67 %",
+            "0 %"] in ef_rows
+    png = inverse.plot(result, tmp_path, stamp="2026-01-01 · commit 0123abcd")
+    assert [p.name for p in png][2] == "inverse_formation_energy_errors.png" and png[2].stat().st_size > 10_000
 
     data = json.loads(json_path.read_text())
     assert data["provenance"]["git"]["commit"] == "0123abcd"
