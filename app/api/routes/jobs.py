@@ -23,6 +23,7 @@ from app.tables import Job, JobState, Structure
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
+
 @router.post("", status_code=202, response_model=Envelope[JobOut], summary="Submit a generation job")
 def submit_job(
     body: JobCreate,
