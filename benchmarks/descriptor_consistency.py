@@ -32,6 +32,8 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from tabulate import tabulate  # noqa: E402
+
 from benchmarks.dft.compare import element_mean_baseline  # noqa: E402
 from benchmarks.dft.selection import matches_record, regenerate_cell  # noqa: E402
 from benchmarks.dft.siteorder import structure_from_record  # noqa: E402
@@ -101,6 +103,10 @@ def consistency(crystals: list[dict], predictor, floor) -> dict:
     return out
 
 
+def _table(rows: list[list], headers: list[str]) -> str:
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
 def _f(x, fmt: str) -> str:
     return "–" if x is None else fmt.format(x)
 
@@ -122,18 +128,16 @@ def markdown(payload: dict) -> str:
         "(1 = identical). *Floor* = per-element DFT means scored the same way: charges that know the element "
         "but not the structure.",
         "",
-        "| variant | subset | crystals | sites | charge MAE vs predictor (e) | floor charge MAE (e) | "
-        "DOS cosine vs predictor | floor DOS cosine |",
-        "|---|---|---|---|---|---|---|---|",
     ]
+    rows = []
     for v, r in payload["variants"].items():
         for subset in ("all", "stable_valid"):
             g, b = r["consistency"][subset]["generated"], r["consistency"][subset]["element_mean_floor"]
-            lines.append(
-                f"| {v} | {subset.replace('_', ' ')} | {g['n_crystals']} | {max(g['n_sites_charge'], g['n_sites_dos'])} | "
-                f"{_f(g['charge_mae_e'], '{:.3f}')} | {_f(b['charge_mae_e'], '{:.3f}')} | "
-                f"{_f(g['dos_cosine_mean'], '{:.3f}')} | {_f(b['dos_cosine_mean'], '{:.3f}')} |"
-            )
+            rows.append([v, subset.replace("_", " "), g["n_crystals"], max(g["n_sites_charge"], g["n_sites_dos"]),
+                         _f(g["charge_mae_e"], "{:.3f}"), _f(b["charge_mae_e"], "{:.3f}"),
+                         _f(g["dos_cosine_mean"], "{:.3f}"), _f(b["dos_cosine_mean"], "{:.3f}")])
+    lines += [_table(rows, ["variant", "subset", "crystals", "sites", "charge MAE vs predictor (e)",
+                            "floor charge MAE (e)", "DOS cosine vs predictor", "floor DOS cosine"])]
     lines += ["", "Crystals: " + "; ".join(
         f"{v}: {r['counts'].get('from_records', 0) + r['counts']['regenerated']} of {r['counts']['records']} "
         "read or reproduced"
@@ -146,14 +150,12 @@ def markdown(payload: dict) -> str:
         by_el = main["consistency"]["all"]["generated"]["by_element"]
         floor_el = main["consistency"]["all"]["element_mean_floor"]["by_element"]
         top = sorted(by_el, key=lambda e: -by_el[e]["n_sites"])[:20]
+        rows = [[el, by_el[el]["n_sites"], _f(by_el[el]["charge_mae_e"], "{:.3f}"),
+                 _f(floor_el.get(el, {}).get("charge_mae_e"), "{:.3f}"), _f(by_el[el]["dos_cosine_mean"], "{:.3f}"),
+                 _f(floor_el.get(el, {}).get("dos_cosine_mean"), "{:.3f}")] for el in top]
         lines += [f"## By element ({name}, all crystals; the 20 most frequent elements)", "",
-                  "| element | sites | charge MAE (e) | floor charge MAE (e) | DOS cosine | floor DOS cosine |",
-                  "|---|---|---|---|---|---|"]
-        for el in top:
-            g, b = by_el[el], floor_el.get(el, {})
-            lines.append(f"| {el} | {g['n_sites']} | {_f(g['charge_mae_e'], '{:.3f}')} | "
-                         f"{_f(b.get('charge_mae_e'), '{:.3f}')} | {_f(g['dos_cosine_mean'], '{:.3f}')} | "
-                         f"{_f(b.get('dos_cosine_mean'), '{:.3f}')} |")
+                  _table(rows, ["element", "sites", "charge MAE (e)", "floor charge MAE (e)", "DOS cosine",
+                                "floor DOS cosine"])]
         lines.append("")
     return "\n".join(lines) + "\n"
 

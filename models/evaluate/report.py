@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from tabulate import tabulate
 
 from models.evaluate.pipeline import EvaluationResult
 
@@ -41,27 +42,39 @@ def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.1f} %"
 
 
+def _table(rows: list[list], headers: list[str]) -> str:
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+METRICS = [
+    ("structure_valid", "structurally valid"),
+    ("composition_valid", "SMACT valid"),
+    ("all_metal", "all-metal (SMACT passes by definition)"),
+    ("valid", "valid"),
+    ("stable", "stable (E_hull ≤ 0.1 eV/atom)"),
+    ("stable_strict", "stable strict (−0.05 ≤ E_hull ≤ 0)"),
+    ("below_hull_flag", "more than 0.05 below the hull (reference hull missing this system)"),
+    ("unique", "unique"),
+    ("novel", "novel"),
+    ("known_match", "matches a known crystal"),
+    ("vsun", "VSUN"),
+    ("vsun_strict", "VSUN strict"),
+    ("property_hit", "property within tolerance"),
+    ("success", "success (VSUN + hit)"),
+]
+
+
 def markdown(result: EvaluationResult, title: str = "Evaluation") -> str:
     s = result.summary
     n = s["n"]
     lines = [f"# {title}", "", f"{n} crystals; target: {s.get('target') or 'none (unconditional)'}.", ""]
-    lines += ["| metric | rate | count |", "|---|---|---|"]
-    for key, label in [
-        ("structure_valid", "structurally valid"),
-        ("composition_valid", "SMACT valid"),
-        ("valid", "valid"),
-        ("stable", "stable (E_hull ≤ 0.1 eV/atom)"),
-        ("unique", "unique"),
-        ("novel", "novel"),
-        ("vsun", "VSUN"),
-        ("property_hit", "property within tolerance"),
-        ("success", "success (VSUN + hit)"),
-    ]:
-        rate = s.get(f"{key}_rate")
-        if rate is None and key == "property_hit":
-            continue
-        lines.append(f"| {label} | {_pct(rate)} | {round(rate * n) if rate is not None else '–'} / {n} |")
-    lines.append("")
+    rows = [[label, _pct(s.get(f"{key}_rate")),
+             f"{round(s[f'{key}_rate'] * n) if s.get(f'{key}_rate') is not None else '–'} / {n}"]
+            for key, label in METRICS if s.get(f"{key}_rate") is not None or key != "property_hit"]
+    if s.get("n_not_all_metal") is not None:
+        rows.append(["SMACT valid, not all-metal", _pct(s.get("composition_valid_not_all_metal_rate")),
+                     f"of {s['n_not_all_metal']}"])
+    lines += [_table(rows, ["metric", "rate", "count"]), ""]
     for name, dist in (s.get("target_error") or {}).items():
         a = dist["all"]
         if a.get("n"):
@@ -86,26 +99,17 @@ def markdown(result: EvaluationResult, title: str = "Evaluation") -> str:
         lines += [
             "",
             f"Descriptor accuracy ({da['n_crystals']} crystals): charge MAE {_fmt(da['charge_mae_e'])} e, "
-            f"DOS cosine {_fmt(da['dos_cosine_mean'])}",
+            f"DOS cosine {_fmt(da['dos_cosine_mean'])}, DOS EMD {_fmt(da.get('dos_emd_mean_ev'))} eV",
             "",
-            "| element | sites | charge MAE (e) | DOS cosine |",
-            "|---|---|---|---|",
+            _table([[el, v["n_sites"], _fmt(v["charge_mae_e"]), _fmt(v["dos_cosine_mean"]),
+                     _fmt(v.get("dos_emd_mean_ev"))] for el, v in da["by_element"].items()],
+                   ["element", "sites", "charge MAE (e)", "DOS cosine", "DOS EMD (eV)"]),
         ]
-        for el, v in da["by_element"].items():
-            lines.append(
-                f"| {el} | {v['n_sites']} | {_fmt(v['charge_mae_e'])} | {_fmt(v['dos_cosine_mean'])} |"
-            )
-    lines += [
-        "",
-        "| name | formula | valid | E_hull | stable | unique | novel | band gap | E_form | success |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in result.records:
-        lines.append(
-            f"| {r['name']} | {r['formula']} | {_fmt(r['valid'])} | {_fmt(r.get('e_above_hull'))} | {_fmt(r['stable'])} | "
-            f"{_fmt(r['unique'])} | {_fmt(r['novel'])} | {_fmt(r.get('band_gap'), 2)} | "
-            f"{_fmt(r.get('formation_energy_per_atom'))} | {_fmt(r['success'])} |"
-        )
+    rows = [[r["name"], r["formula"], _fmt(r["valid"]), _fmt(r.get("e_above_hull")), _fmt(r["stable"]),
+             _fmt(r["unique"]), _fmt(r["novel"]), _fmt(r.get("band_gap"), 2), _fmt(r.get("formation_energy_per_atom")),
+             _fmt(r["success"])] for r in result.records]
+    lines += ["", _table(rows, ["name", "formula", "valid", "E_hull", "stable", "unique", "novel", "band gap", "E_form",
+                                "success"])]
     return "\n".join(lines) + "\n"
 
 
@@ -157,7 +161,7 @@ def summary_table(rows: list[dict], label_keys: list[str]) -> str:
         label_keys + [h for _, h in ROW_COLUMNS] + [k.replace("_mean_abs_error", " mean abs err") for k in err_keys]
     )
     head += ["compositions", "space groups", "seconds"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for r in rows:
         cells = [str(r.get(k, "")) for k in label_keys] + [str(r["n"])]
         cells += [_pct(r.get(k)) for k, _ in ROW_COLUMNS[1:]]
@@ -167,5 +171,5 @@ def summary_table(rows: list[dict], label_keys: list[str]) -> str:
             str(r["unique_spacegroups"]),
             _fmt(r.get("seconds_total"), 0),
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        body.append(cells)
+    return _table(body, head) + "\n"

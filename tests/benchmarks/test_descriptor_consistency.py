@@ -59,6 +59,7 @@ def test_markdown_has_one_row_per_variant_and_subset():
                                     "consistency": dc.consistency(crystals, predictor, floor)}},
     }
     md = dc.markdown(payload)
-    assert "| charge_dos | all | 1 | 2 | 0.100 | 0.300 | 1.000 | 1.000 |" in md
-    assert "| charge_dos | stable valid | 1 | 2 |" in md
-    assert "| Na | 1 | 0.100 | 0.300 |" in md
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in md.splitlines() if line.startswith("|")]
+    assert ["charge_dos", "all", "1", "2", "0.100", "0.300", "1.000", "1.000"] in rows
+    assert any(r[:4] == ["charge_dos", "stable valid", "1", "2"] for r in rows)
+    assert any(r[:4] == ["Na", "1", "0.100", "0.300"] for r in rows)
