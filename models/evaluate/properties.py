@@ -3,7 +3,7 @@
 Formation energy per atom = CHGNet energy per atom − Σ x_el μ_el with the elemental chemical
 potentials of :mod:`models.evaluate.chemical_potentials`, i.e. on the same scale as the reference
 hull and as MP's formation energies (the model's guidance labels). Band gap comes from the LightGBM
-predictor of :mod:`models.evaluate.bandgap`, trained on the corpus' MP gaps, never used for guidance.
+predictor of :mod:`models.evaluate.band_gap`, trained on the corpus' MP gaps, never used for guidance.
 
 :func:`quick_properties` is the cheap per-structure call for the web worker: validity, predicted
 band gap and a CHGNet *single-point* (unrelaxed) formation energy and hull distance — about 0.1 s
@@ -48,7 +48,7 @@ def formation_energy_per_atom(composition: Composition | str, energy_per_atom: f
 
 
 def predicted_band_gap(structure: Structure) -> float:
-    from models.evaluate.bandgap import load_predictor
+    from models.evaluate.band_gap import load_predictor
 
     return load_predictor().predict_one(structure)
 
