@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from models.hashing import sha256_file
-from models.sample import CHECKPOINT_ROOT, DEFAULT_ORDER
+from models.registry import CHECKPOINT_ROOT, DEFAULT_ORDER
 
 # Benchmark order: the default (charge+DOS) first, then the two comparisons the paper's claims rest on (structure-only, dummy).
 ALL_VARIANTS = ["charge_dos", "structure_only", "dummy", "charge", "dos"]

@@ -16,15 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from models.crystal_io import write_extxyz
+from models.crystal_io import EXTXYZ_CHARGE_ARRAY, write_extxyz
 from models.data.descriptor_spec import CHARGE_UNIT, DOS_BINS, DOS_ENERGIES, DOS_UNIT
 from models.registry import list_models
 from models.sample import GeneratedCrystal, generate, load_model
-
-# The sample-directory reader (models.evaluate.inputs) looks for charges under ASE's "charges" name;
-# the web archive uses crystal_io.EXTXYZ_CHARGE_ARRAY. Switch this to that constant together with
-# the reader.
-SAMPLE_DIR_CHARGE_ARRAY = "charges"
 
 
 def write_outputs(crystals: list[GeneratedCrystal], out: Path, provenance: dict) -> None:
@@ -37,7 +32,7 @@ def write_outputs(crystals: list[GeneratedCrystal], out: Path, provenance: dict)
             write_extxyz(
                 ((c.structure, c.charges, c.dos, {"sample_index": i}) for i, c in enumerate(crystals)),
                 fh,
-                charge_array=SAMPLE_DIR_CHARGE_ARRAY,
+                charge_array=EXTXYZ_CHARGE_ARRAY,
             )
     dos_records = [
         {"index": i, "formula": c.structure.composition.reduced_formula, "dos": np.round(c.dos, 6).tolist()}

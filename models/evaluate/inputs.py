@@ -2,7 +2,7 @@
 
 Accepted inputs:
 
-* a sample directory: ``samples.extxyz`` (structures + per-site ``charges``) if present, else CIFs in
+* a sample directory: ``samples.extxyz`` (structures + per-site ``bader_charge``) if present, else CIFs in
   ``cif/`` or the directory itself; ``dos.json`` (``{"samples": [{"index", "dos"}]}``) adds DOS;
 * an ``.extxyz`` / ``.xyz`` file (a ``dos.json`` beside it is picked up);
 * a single ``.cif`` file.
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from pymatgen.core import Structure
 
+from models.crystal_io import EXTXYZ_CHARGE_ARRAY
 from models.data.descriptor_spec import DOS_BINS
 
 
@@ -47,8 +48,10 @@ def _read_extxyz(path: Path) -> tuple[list[str], list[Structure], list[np.ndarra
         names.append(f"sample_{idx:04d}")
         structures.append(AseAtomsAdaptor.get_structure(atoms))
         q = None
-        # ASE turns a written per-site "charges" array into a calculator result when reading back.
-        if atoms.calc is not None and "charges" in getattr(atoms.calc, "results", {}):
+        if EXTXYZ_CHARGE_ARRAY in atoms.arrays:  # what the CLI and the web archive write
+            q = atoms.arrays[EXTXYZ_CHARGE_ARRAY]
+        # files from other tools: ASE turns a per-site "charges" array into a calculator result
+        elif atoms.calc is not None and "charges" in getattr(atoms.calc, "results", {}):
             q = atoms.calc.results["charges"]
         elif "charges" in atoms.arrays:
             q = atoms.arrays["charges"]

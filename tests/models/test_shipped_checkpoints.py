@@ -15,7 +15,8 @@ import yaml
 
 from models.data.descriptor_spec import DOS_BINS, DOS_ENERGIES
 from models.hashing import sha256_file
-from models.sample import CHECKPOINT_ROOT, generate, list_models, load_model
+from models.registry import CHECKPOINT_ROOT, list_models
+from models.sample import generate, load_model
 
 torch.set_num_threads(1)
 
