@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
-import json
 import math
 import os
 import shutil
@@ -36,25 +34,15 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 from tqdm import tqdm
 
+from models.checkpoint_files import append_log, atomic_save, export_model, ship, truncate_logs
 from models.diffusion.batch import collate
 from models.diffusion.build import build_diffusion, build_network, count_parameters, load_config
 from models.diffusion.dataset import attach_descriptors, compute_stats, load_crystals
 from models.diffusion.descriptors import descriptor_dim
-from models.hashing import sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CHECKPOINT_FORMAT = "mattergen-e/joint-diffusion-v1"
-LOG_FIELDS = ["types", "coords", "lattice", "descriptors", "total"]
-CSV_COLUMNS = (
-    ["step", "epoch", "elapsed_s", "lr", "crystals_per_s"]
-    + [f"train_{f}" for f in LOG_FIELDS]
-    + [f"val_{f}" for f in LOG_FIELDS]
-)
-
-
 class EMA:
     """Exponential moving average of the parameters; sampling uses these smoother weights."""
 
@@ -89,12 +77,6 @@ def lr_at(step: int, tcfg: dict, max_steps: int, restart_step: int = 0) -> float
     return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
-def _atomic_save(obj: object, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 @torch.no_grad()
 def evaluate(diffusion, net, items: list[dict], batch_size: int, dim: int, seed: int) -> dict[str, float]:
     """Mean per-field loss on ``items`` with a fixed generator: comparable across steps and runs."""
@@ -110,98 +92,6 @@ def evaluate(diffusion, net, items: list[dict], batch_size: int, dim: int, seed:
         count += len(chunk)
     net.train()
     return {k: v / max(count, 1) for k, v in sums.items()}
-
-
-def export_model(state: dict, out_dir: Path) -> Path:
-    """Write the selected EMA weights + config + stats as ``model.pt`` (what ``models.sample`` loads)."""
-    best = state.get("best") or {}
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "config": state["config"],
-        "stats": state["stats"],
-        "state_dict": best.get("ema", state["ema"]),
-        "selected_step": best.get("step", state["step"]),
-        "selected_val_types": best.get("val_types"),
-        "step": state["step"],
-        "epoch": state["epoch"],
-        "train_seconds": state["train_seconds"],
-        "wall_seconds": state.get("wall_seconds", 0.0),
-        "crystals_seen": state["crystals_seen"],
-        "param_count": state["param_count"],
-    }
-    path = out_dir / "model.pt"
-    _atomic_save(payload, path)
-    return path
-
-
-def ship(out_dir: Path, ship_dir: Path, state: dict) -> None:
-    """Copy model.pt, config.yaml, train_log.csv and a SHA-256 manifest into the shipped folder."""
-    ship_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("model.pt", "train_log.csv"):
-        src = out_dir / name
-        if src.exists():
-            tmp = ship_dir / (name + ".tmp")
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, ship_dir / name)
-    _truncate_logs(ship_dir, int(state["step"]))  # rows logged after the shipped checkpoint do not belong
-    with (ship_dir / "config.yaml").open("w") as fh:
-        yaml.safe_dump(state["config"], fh, sort_keys=False)
-    manifest = {
-        "variant": state["config"]["name"],
-        "files": {
-            name: {"sha256": sha256_file(ship_dir / name), "bytes": (ship_dir / name).stat().st_size}
-            for name in ("model.pt", "config.yaml", "train_log.csv")
-            if (ship_dir / name).exists()
-        },
-        "step": state["step"],
-        "max_steps": state["config"]["training"]["max_steps"],
-        "complete": state["step"] >= state["config"]["training"]["max_steps"] or bool(state.get("stopped_early")),
-        "stopped_early": bool(state.get("stopped_early")),
-        "selected_step": (state.get("best") or {}).get("step", state["step"]),
-        "selected_val_types": (state.get("best") or {}).get("val_types"),
-        "epochs": round(state["epoch_float"], 3),
-        "budget_epochs": round(
-            state["config"]["training"]["max_steps"] * state["config"]["training"]["batch_size"]
-            / state["stats"]["num_crystals"],
-            1,
-        ),
-        "train_hours": round(state["train_seconds"] / 3600.0, 3),  # optimizer-step compute time
-        "wall_hours": round(state.get("wall_seconds", 0.0) / 3600.0, 3),  # incl. data, eval, checkpoints
-        "crystals_seen": state["crystals_seen"],
-        "param_count": state["param_count"],
-        "training_crystals": state["stats"]["num_crystals"],
-        "descriptor_sites": state["stats"]["descriptor_sites"],
-        "descriptor_provenance": state["stats"].get("descriptor_provenance"),
-    }
-    tmp = ship_dir / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, ship_dir / "manifest.json")
-
-
-def _truncate_logs(out_dir: Path, step: int) -> None:
-    """On resume, drop log rows written after the checkpoint we resume from (they will be redone)."""
-    csv_path, json_path = out_dir / "train_log.csv", out_dir / "train_log.jsonl"
-    if csv_path.exists():
-        rows = [r for r in csv.DictReader(csv_path.open()) if int(r["step"]) <= step]
-        with csv_path.open("w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
-            w.writeheader()
-            w.writerows({k: r.get(k, "") for k in CSV_COLUMNS} for r in rows)
-    if json_path.exists():
-        lines = [ln for ln in json_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
-        json_path.write_text("".join(ln + "\n" for ln in lines))
-
-
-def _append_log(out_dir: Path, row: dict) -> None:
-    csv_path = out_dir / "train_log.csv"
-    new = not csv_path.exists()
-    with csv_path.open("a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
-        if new:
-            w.writeheader()
-        w.writerow({k: row.get(k, "") for k in CSV_COLUMNS})
-    with (out_dir / "train_log.jsonl").open("a") as fh:
-        fh.write(json.dumps(row) + "\n")
 
 
 def _resolve_dirs(
@@ -302,7 +192,7 @@ def train(
             state[k] = resume.get(k, state[k])
         state["wall_seconds"] = resume.get("wall_seconds", resume["train_seconds"])
         torch.set_rng_state(resume["torch_rng"])
-        _truncate_logs(out, int(resume["step"]))
+        truncate_logs(out, int(resume["step"]))
     elif restart:
         weights = restart["state_dict"]
         net.load_state_dict(weights)
@@ -315,7 +205,7 @@ def train(
                              "ema": restart["state_dict"]}
         if ship_dir is not None and (ship_dir / "train_log.csv").exists():
             shutil.copyfile(ship_dir / "train_log.csv", out / "train_log.csv")
-            _truncate_logs(out, int(restart["step"]))
+            truncate_logs(out, int(restart["step"]))
     bs = int(tcfg["batch_size"])
     n_train = len(train_items)
 
@@ -327,7 +217,7 @@ def train(
     def save_state() -> Path:
         state["epoch_float"] = state["epoch"] + state["position"] / n_train
         state["ema"] = ema.shadow
-        _atomic_save(
+        atomic_save(
             {
                 **{k: v for k, v in state.items() if k != "ema"},
                 "model": net.state_dict(),
@@ -404,7 +294,7 @@ def train(
                 else:
                     state["evals_since_best"] += 1
                     state["stopped_early"] = 0 < patience <= state["evals_since_best"]
-            _append_log(out, row)
+            append_log(out, row)
             bar.set_postfix(loss=row.get("train_total"), val=row.get("val_total", "-"))
             running, running_n = {}, 0
             window_start, window_crystals = time.perf_counter(), 0

@@ -73,7 +73,7 @@ def test_regenerated_cell_reproduces_benchmark_crystals(tmp_path):
     """Records without structures (an older cache): the cell is re-sampled from the job arguments stored
     with the cache entry, and each crystal must match its record (a wrong volume drops it)."""
     from models.hashing import sha256_file
-    from models.sample import CHECKPOINT_ROOT
+    from models.registry import CHECKPOINT_ROOT
 
     shipped = next(
         (

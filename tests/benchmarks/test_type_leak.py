@@ -7,7 +7,8 @@ import math
 import torch
 
 from benchmarks.type_leak import type_leak
-from models.sample import CHECKPOINT_ROOT, load_model
+from models.registry import CHECKPOINT_ROOT
+from models.sample import load_model
 
 
 def test_structure_only_has_one_measurement_and_masks_about_t_of_the_sites():
