@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Two images from one file:
-#   docker build --target api    -t mattergen-e-api .      (CPU torch; serves HTTP, runs migrations)
+#   docker build --target api    -t mattergen-e-api .      (no torch; serves HTTP, runs migrations)
 #   docker build --target worker -t mattergen-e-worker .   (CUDA torch; samples on the `gpu` queue)
 # The source tree is installed editable under /srv so alembic.ini and migrations/ sit next to the code.
 
