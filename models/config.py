@@ -53,15 +53,15 @@ class CoordsConfig(_Strict):
     sigma_max: PositiveFloat = 5.0
 
 
-class LatticeConfig(_Strict):
+class VPNoiseConfig(_Strict):
+    """A variance-preserving noise schedule (descriptors; the lattice adds its own limit)."""
+
+    beta_min: PositiveFloat = 0.1
+    beta_max: PositiveFloat = 20.0
+
+
+class LatticeConfig(VPNoiseConfig):
     sigma_limit: PositiveFloat = 0.2
-    beta_min: PositiveFloat = 0.1
-    beta_max: PositiveFloat = 20.0
-
-
-class DescriptorNoiseConfig(_Strict):
-    beta_min: PositiveFloat = 0.1
-    beta_max: PositiveFloat = 20.0
 
 
 class LossWeightsConfig(_Strict):
@@ -76,7 +76,7 @@ class DiffusionConfig(_Strict):
     types: TypesConfig = TypesConfig()
     coords: CoordsConfig = CoordsConfig()
     lattice: LatticeConfig = LatticeConfig()
-    descriptors: DescriptorNoiseConfig = DescriptorNoiseConfig()
+    descriptors: VPNoiseConfig = VPNoiseConfig()
     loss_weights: LossWeightsConfig = LossWeightsConfig()
     cond_drop_all: float = 0.2
     cond_drop_each: float = 0.2

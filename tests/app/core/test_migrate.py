@@ -63,6 +63,17 @@ def _scratch_db(services, name: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+def _insert_job(conn) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO jobs (id, state, num_samples, guidance_scale, seed, model_name, chunk_size, "
+            "num_chunks, request, request_fingerprint) VALUES (:j, 'succeeded', 1, 2.0, 1, 'm', 1, 1, "
+            "'{}', 'f')"
+        ),
+        {"j": JOB_ID},
+    )
+
+
 def test_0002_adds_property_columns_keeping_rows_and_downgrades_cleanly(services):
     """Structures stored before 0002 survive it with null predictions; 0002's downgrade removes exactly
     its columns and keeps the rows."""
@@ -70,14 +81,7 @@ def test_0002_adds_property_columns_keeping_rows_and_downgrades_cleanly(services
     upgrade(scratch, "0001")
     engine = create_engine(scratch)
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO jobs (id, state, num_samples, guidance_scale, seed, model_name, chunk_size, "
-                "num_chunks, request, request_fingerprint) VALUES (:j, 'succeeded', 1, 2.0, 1, 'm', 1, 1, "
-                "'{}', 'f')"
-            ),
-            {"j": JOB_ID},
-        )
+        _insert_job(conn)
         conn.execute(
             text(
                 "INSERT INTO structures (id, job_id, sample_index, chunk_index, formula, reduced_formula, "
@@ -112,14 +116,7 @@ def test_0003_renames_structure_valid_keeping_values_and_downgrades_cleanly(serv
     upgrade(scratch, "0002")
     engine = create_engine(scratch)
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO jobs (id, state, num_samples, guidance_scale, seed, model_name, chunk_size, "
-                "num_chunks, request, request_fingerprint) VALUES (:j, 'succeeded', 1, 2.0, 1, 'm', 1, 1, "
-                "'{}', 'f')"
-            ),
-            {"j": JOB_ID},
-        )
+        _insert_job(conn)
         conn.execute(
             text(
                 "INSERT INTO structures (id, job_id, sample_index, chunk_index, formula, reduced_formula, "
