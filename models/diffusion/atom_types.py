@@ -47,9 +47,9 @@ class MaskedTypeDiffusion:
     ) -> torch.Tensor:
         if not bool(masked.any()):
             return logits.sum() * 0.0
-        ce = F.cross_entropy(logits[masked], types[masked], reduction="none")
         if self.loss_weighting == "masked_mean":
-            return ce.mean()
+            return self.masked_cross_entropy(logits, types, masked)
+        ce = F.cross_entropy(logits[masked], types[masked], reduction="none")
         weight = torch.clamp(1.0 / torch.clamp(t_site[masked], min=1e-12), max=self.max_weight)
         return (ce * weight).sum() / types.shape[0]
 
