@@ -6,18 +6,22 @@ Run with ``uvicorn app.main:app``.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.middleware import BodySizeLimit, CatchAll, ConcurrencyLimit, RequestMetrics
 from app.api.routes import health, jobs, models, structures
-from app.metrics import http_latency, http_requests
+from app.core.config import Settings, get_settings
+from app.optimade.router import router as optimade_router
 from app.schemas.envelope import ErrorItem, error_body
 from app.services.model_registry import available_models
 
@@ -25,11 +29,15 @@ log = logging.getLogger(__name__)
 
 STATUS_CODES = {
     400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
+    429: "too_many_requests",
     503: "unavailable",
 }
 
@@ -93,9 +101,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def create_app() -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
+    explicit = settings is not None
+    settings = settings or get_settings()
+    docs = settings.docs_enabled
     app = FastAPI(
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
         title="mattergen-e",
         version="0.1.0",
         description=DESCRIPTION,
@@ -108,6 +122,7 @@ def create_app() -> FastAPI:
     app.include_router(structures.router)
     app.include_router(models.router)
     app.include_router(health.router)
+    app.include_router(optimade_router)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -125,25 +140,49 @@ def create_app() -> FastAPI:
             headers=getattr(exc, "headers", None),
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # Connection refused/lost or no pooled connection in time: a 503 the client may retry. The
+        # driver's text (host, port, SQL) goes to the log only.
+        if isinstance(exc, DBAPIError) and not _is_connection_error(exc):
+            raise exc
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
         return JSONResponse(
-            error_body([ErrorItem(code="internal_error", message=f"internal error: {type(exc).__name__}")]),
-            status_code=500,
+            error_body([ErrorItem(code="unavailable", message="database unavailable; retry later")]),
+            status_code=503,
+            headers={"Retry-After": str(settings.unavailable_retry_after)},
         )
 
-    @app.middleware("http")
-    async def _metrics(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        http_requests.labels(request.method, path, str(response.status_code)).inc()
-        http_latency.labels(request.method, path).observe(time.perf_counter() - started)
-        return response
+    if explicit:  # routes read settings through this dependency; an app built with its own uses those
+        app.dependency_overrides[get_settings] = lambda: settings
+    app.add_exception_handler(DBAPIError, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _database_unavailable)
 
+    # Added innermost first: CatchAll sits just outside the routes, CORS is outermost.
+    app.add_middleware(CatchAll)
+    app.add_middleware(
+        ConcurrencyLimit,
+        limit=settings.request_concurrency,
+        timeout=settings.request_queue_timeout,
+        retry_after=settings.unavailable_retry_after,
+        exempt=("/healthz",),
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["Location", "Retry-After", "Idempotent-Replayed"],
+        )
     return app
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
 
 
 app = create_app()

@@ -1,9 +1,10 @@
 """The database tables (SQLAlchemy 2 typed ORM). The schema changes only through Alembic migrations.
 
-Three tables: ``jobs`` (one generation request), ``job_chunks`` (the unit of work a Celery task owns;
-its row carries the claim token, heartbeat and in-chunk progress) and ``structures`` (one generated
-crystal with its per-site charges and DOS). ``structures`` is unique on (job_id, sample_index), which
-is what makes re-running a chunk harmless.
+Four tables: ``jobs`` (one generation request, owned by the API key that submitted it),
+``job_chunks`` (the unit of work a Celery task owns; its row carries the claim token, heartbeat,
+in-chunk progress and when it was put on the queue), ``structures`` (one generated crystal with its
+per-site charges and DOS) and ``api_keys`` (hashed keys with their scopes and quotas). ``structures``
+is unique on (job_id, sample_index), which is what makes re-running a chunk harmless.
 """
 
 from __future__ import annotations
@@ -53,8 +54,29 @@ class ChunkState(enum.StrEnum):
     cancelled = "cancelled"
 
 
+class ApiKey(Base):
+    """An API key. Only the SHA-256 of the key is stored: keys are 256-bit random tokens, so a fast hash
+    is enough (no password-style stretching needed) and lookup stays one indexed query."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(128))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # first characters of the key, to recognise it
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    read_all: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Null: the service-wide default (settings).
+    max_active_jobs: Mapped[int | None] = mapped_column(Integer)
+    max_queued_samples: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Job(Base):
     __tablename__ = "jobs"
+    # An Idempotency-Key is scoped to the API key that sent it: two clients never see each other's job.
+    __table_args__ = (UniqueConstraint("owner_key_id", "idempotency_key", name="uq_jobs_owner_idempotency"),)
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     state: Mapped[JobState] = mapped_column(
@@ -78,7 +100,11 @@ class Job(Base):
     num_chunks: Mapped[int] = mapped_column(Integer)
     request: Mapped[dict] = mapped_column(JSONB)
     # Idempotency: the key is unique; the fingerprint tells a retry from a different request.
-    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    # Null for jobs submitted before API keys existed (migration 0004); only admin/read-all keys see them.
+    owner_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"), index=True
+    )
     request_fingerprint: Mapped[str] = mapped_column(String(64))
     # Filled by the worker.
     checkpoint_sha256: Mapped[str | None] = mapped_column(String(64))
@@ -108,6 +134,8 @@ class JobChunk(Base):
     )
     progress: Mapped[float] = mapped_column(Double, default=0.0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When the chunk's task was (last) sent to the broker; null: not yet scheduled (app/core/scheduling.py).
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     claim_token: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     worker: Mapped[str | None] = mapped_column(String(255))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

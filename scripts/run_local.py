@@ -8,6 +8,10 @@
 
 Data lives under DATA_DIR (default ./var) and survives restarts. If DATABASE_URL / REDIS_URL are set
 in the environment, those external servers are used and no embedded server is started.
+
+On its first start the runner creates an API key for this machine, writes it to DATA_DIR/api_key and
+prints it (``curl -H "Authorization: Bearer $(cat var/api_key)" ...``). A worker or API process that
+dies is restarted with a backoff (app/local_supervisor.py) instead of stopping the stack.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from app.core.config import get_settings  # noqa: E402
 from app.local_services import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
+from app.local_supervisor import Supervised  # noqa: E402
 
 
 def embedded_servers() -> tuple[EmbeddedPostgres | None, EmbeddedRedis | None]:
@@ -74,6 +78,30 @@ def migrate(env: dict[str, str]) -> None:
     print("migrations applied", flush=True)
 
 
+def ensure_local_key(env: dict[str, str]) -> Path:
+    """Create this machine's admin key on first start (or when the saved one no longer works)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from app.services.api_keys import create_key, is_valid
+
+    path = get_settings().data_dir / "api_key"
+    engine = create_engine(env.get("DATABASE_URL") or get_settings().database_url)
+    try:
+        with Session(engine) as session:
+            saved = path.read_text().strip() if path.exists() else ""
+            if saved and is_valid(session, saved):
+                print(f"API key     in {path}", flush=True)
+                return path
+            key = create_key(session, "local", is_admin=True)
+    finally:
+        engine.dispose()
+    path.write_text(key.secret + "\n")
+    path.chmod(0o600)
+    print(f"API key     {key.secret}  (admin; saved in {path})", flush=True)
+    return path
+
+
 def warn_if_no_model() -> None:
     settings = get_settings()
     if settings.model_checkpoint is not None:
@@ -101,6 +129,7 @@ def run_all(args: argparse.Namespace) -> int:
     settings = get_settings()
     env = {**os.environ, **start_services()}
     migrate(env)
+    ensure_local_key(env)
     warn_if_no_model()
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -133,12 +162,15 @@ def run_all(args: argparse.Namespace) -> int:
         "--port",
         str(settings.api_port),
     ]
+    def say(message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
     procs = [
-        subprocess.Popen(
-            worker_cmd, cwd=REPO, env=env, stdout=open(logs / "worker.log", "ab"), stderr=subprocess.STDOUT
-        ),
-        subprocess.Popen(api_cmd, cwd=REPO, env=env),
+        Supervised("worker", worker_cmd, REPO, env, log_path=logs / "worker.log", say=say),
+        Supervised("API", api_cmd, REPO, env, say=say),
     ]
+    for p in procs:
+        p.start()
     print(f"worker      pid {procs[0].pid}  (log {logs / 'worker.log'})", flush=True)
     print(f"API         http://{settings.api_host}:{settings.api_port}  (docs at /docs)", flush=True)
 
@@ -150,27 +182,17 @@ def run_all(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    code = 0
     try:
         while not stopping:
             for p in procs:
-                if p.poll() is not None:
-                    print(f"process {p.args[2:4]} exited with {p.returncode}; shutting down", flush=True)
-                    code = p.returncode or 1
-                    stopping = True
+                p.check()
             time.sleep(0.5)
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            p.stop()
         if not args.keep_services:
             stop_services()
-    return code
+    return 0
 
 
 def main() -> int:

@@ -244,28 +244,58 @@ def api_url(services: Services, model_env: dict[str, str]) -> Iterator[str]:
         proc.wait(timeout=20)
 
 
+@dataclass(frozen=True)
+class KeyForTests:
+    id: object  # uuid.UUID
+    secret: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret}"}
+
+
+def make_key(name: str, **options) -> KeyForTests:
+    """A real API key in the test database (quotas high unless given: in-process jobs never finish)."""
+    from app.core.db import get_sessionmaker
+    from app.services.api_keys import create_key
+
+    options.setdefault("max_active_jobs", 1_000_000)
+    options.setdefault("max_queued_samples", 1_000_000_000)
+    with get_sessionmaker()() as session:
+        key = create_key(session, name, **options)
+    return KeyForTests(key.id, key.secret)
+
+
 @pytest.fixture(scope="session")
-def http(api_url: str):
+def api_key(services: Services) -> KeyForTests:
+    """The key the `client` and `http` fixtures send (an ordinary key: it sees only its own jobs)."""
+    return make_key("tests")
+
+
+@pytest.fixture(scope="session")
+def http(api_url: str, api_key: KeyForTests):
     import httpx
 
-    with httpx.Client(base_url=api_url, timeout=30) as client:
+    with httpx.Client(base_url=api_url, timeout=30, headers=api_key.headers) as client:
         yield client
 
 
 @pytest.fixture()
-def client(model_env: dict[str, str]):
-    """In-process TestClient against the real database (for validation and DB-backed unit tests)."""
+def client(model_env: dict[str, str], api_key: KeyForTests):
+    """In-process TestClient against the real database (for validation and DB-backed unit tests),
+    sending the `api_key` fixture's key."""
     from fastapi.testclient import TestClient
 
     from app.main import app
 
-    with TestClient(app) as c:
+    with TestClient(app, headers=api_key.headers) as c:
         yield c
 
 
 @pytest.fixture()
-def job_factory(model_env: dict[str, str]):
-    """Create jobs straight in the database (no broker), for tests that drive chunks in-process.
+def job_factory(model_env: dict[str, str], api_key: KeyForTests):
+    """Create jobs straight in the database (no broker), owned by the `api_key` key, for tests that
+    drive chunks in-process.
 
     Sampling in this process runs with one torch thread (restored afterwards): two threads on two
     shared cores oversubscribe and were 30x slower.
@@ -277,7 +307,7 @@ def job_factory(model_env: dict[str, str]):
     from app.schemas.jobs import JobCreate
     from app.services.jobs import create_job
 
-    def make(chunk_size: int = 4, idempotency_key: str | None = None, **body):
+    def make(chunk_size: int = 4, idempotency_key: str | None = None, owner=api_key.id, **body):
         body.setdefault("num_samples", 4)
         body.setdefault("seed", 1)
         with get_sessionmaker()() as session:
@@ -287,6 +317,7 @@ def job_factory(model_env: dict[str, str]):
                 model_name=get_settings().model_name,
                 chunk_size=chunk_size,
                 idempotency_key=idempotency_key,
+                owner_key_id=owner,
             )
             return job
 
@@ -298,7 +329,7 @@ def job_factory(model_env: dict[str, str]):
         torch.set_num_threads(threads)
 
 
-REAL_SERVICE_FIXTURES = {"services", "model_env", "client", "job_factory", "worker", "api_url", "http"}
+REAL_SERVICE_FIXTURES = {"services", "model_env", "client", "job_factory", "worker", "api_url", "http", "api_key"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

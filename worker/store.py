@@ -35,10 +35,16 @@ class ClaimedChunk:
     params: GenerationParams
 
 
-def claim_chunk(job_id: uuid.UUID, chunk_index: int, worker: str, stale_after: float) -> ClaimedChunk | None:
-    """Claim the chunk if it is pending (or running with a stale heartbeat) and its job is active."""
+def claim_chunk(
+    job_id: uuid.UUID, chunk_index: int, worker: str, stale_after: float, max_attempts: int | None = None
+) -> ClaimedChunk | None:
+    """Claim the chunk if it is pending (or running with a stale heartbeat and fewer than
+    ``max_attempts`` claims so far: the reaper fails it otherwise) and its job is active."""
     token = uuid.uuid4()
     with session_scope() as s:
+        # Job row first (the lock order of every writer), then the chunk row in the UPDATE below.
+        if _lock_job(s, job_id) is None:
+            return None
         row = s.execute(
             text(
                 """
@@ -50,7 +56,8 @@ def claim_chunk(job_id: uuid.UUID, chunk_index: int, worker: str, stale_after: f
                  WHERE c.job_id = :job_id AND c.chunk_index = :chunk_index AND j.id = c.job_id
                    AND j.state IN ('queued', 'running')
                    AND (c.state = 'pending'
-                        OR (c.state = 'running' AND c.heartbeat_at < now() - make_interval(secs => :stale)))
+                        OR (c.state = 'running' AND c.heartbeat_at < now() - make_interval(secs => :stale)
+                            AND c.attempts < :max_attempts))
                 RETURNING c.start_index, c.size, c.seed
                 """
             ),
@@ -60,6 +67,7 @@ def claim_chunk(job_id: uuid.UUID, chunk_index: int, worker: str, stale_after: f
                 "job_id": job_id,
                 "chunk_index": chunk_index,
                 "stale": stale_after,
+                "max_attempts": max_attempts if max_attempts is not None else 2**31 - 1,
             },
         ).one_or_none()
         if row is None:
@@ -218,22 +226,26 @@ def unclaim_chunk(claim: ClaimedChunk) -> None:
         )
 
 
-def requeue_stale_chunks(stale_after: float) -> list[tuple[uuid.UUID, int]]:
+def requeue_stale_chunks(stale_after: float, max_attempts: int | None = None) -> list[tuple[uuid.UUID, int]]:
     """Reset running chunks whose heartbeat stopped (worker died) to pending; returns them for
-    re-sending. Row locks make concurrent reapers (one per worker) reset each chunk only once."""
+    re-sending. Row locks make concurrent reapers (one per worker) reset each chunk only once.
+    A chunk already claimed ``max_attempts`` times is left for :func:`fail_exhausted_chunks`."""
+    limit = max_attempts if max_attempts is not None else 2**31 - 1
     with session_scope() as s:
         rows = s.execute(
             text(
                 """
                 UPDATE job_chunks c
-                   SET state = 'pending', claim_token = NULL, heartbeat_at = now(), progress = 0
+                   SET state = 'pending', claim_token = NULL, heartbeat_at = now(), progress = 0,
+                       enqueued_at = now()
                   FROM jobs j
                  WHERE j.id = c.job_id AND j.state IN ('queued', 'running')
                    AND c.state = 'running' AND c.heartbeat_at < now() - make_interval(secs => :stale)
+                   AND c.attempts < :max_attempts
                 RETURNING c.job_id, c.chunk_index
                 """
             ),
-            {"stale": stale_after},
+            {"stale": stale_after, "max_attempts": limit},
         ).all()
         # Chunks left 'running' by a dead worker of a job that has since ended: close them.
         s.execute(
@@ -249,3 +261,58 @@ def requeue_stale_chunks(stale_after: float) -> list[tuple[uuid.UUID, int]]:
             {"stale": stale_after},
         )
     return [(r.job_id, r.chunk_index) for r in rows]
+
+
+def fail_exhausted_chunks(stale_after: float, max_attempts: int) -> list[tuple[uuid.UUID, int]]:
+    """Chunks whose worker died ``max_attempts`` times while sampling them (stale heartbeat, that many
+    claims) are marked failed with the reason, and their job ends ``failed``: the structures already
+    stored stay available and the error says how many there are. Without this, a chunk that kills its
+    worker every time would be redelivered forever."""
+    stale = {"stale": stale_after, "max_attempts": max_attempts}
+    failed = []
+    with session_scope() as s:
+        candidates = s.execute(
+            text(
+                """
+                SELECT c.job_id, c.chunk_index FROM job_chunks c JOIN jobs j ON j.id = c.job_id
+                 WHERE j.state IN ('queued', 'running') AND c.state = 'running'
+                   AND c.heartbeat_at < now() - make_interval(secs => :stale) AND c.attempts >= :max_attempts
+                """
+            ),
+            stale,
+        ).all()
+        for job_id, chunk_index in candidates:
+            # Job row first, then the chunk: the same lock order as commit_chunk, so no deadlock.
+            job = _lock_job(s, job_id)
+            if job is None or job.state in TERMINAL_STATES:
+                continue
+            hit = s.execute(
+                text(
+                    """
+                    UPDATE job_chunks SET state = 'failed', claim_token = NULL, finished_at = now(),
+                           error = 'the worker process died ' || attempts || ' times while sampling this '
+                                   || 'chunk (last: ' || coalesce(worker, '?') || '); given up after '
+                                   || 'MAX_CHUNK_ATTEMPTS=' || :max_attempts
+                     WHERE job_id = :j AND chunk_index = :c AND state = 'running' AND attempts >= :max_attempts
+                       AND heartbeat_at < now() - make_interval(secs => :stale)
+                    RETURNING error
+                    """
+                ),
+                {**stale, "j": job_id, "c": chunk_index},
+            ).one_or_none()
+            if hit is None:
+                continue
+            stored = s.scalar(select(func.count()).select_from(Structure).where(Structure.job_id == job.id))
+            job.state = JobState.failed
+            job.error = (
+                f"chunk {chunk_index}: {hit.error}. Partial result: {stored} of {job.num_samples} "
+                "structures were stored and stay available."
+            )
+            job.finished_at = datetime.now(UTC)
+            s.execute(
+                update(JobChunk)
+                .where(JobChunk.job_id == job.id, JobChunk.state == ChunkState.pending)
+                .values(state=ChunkState.cancelled)
+            )
+            failed.append((job_id, chunk_index))
+    return failed

@@ -21,8 +21,9 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from sqlalchemy.exc import OperationalError
 
 from app.core.config import get_settings
-from app.core.db import reset_engine
-from app.core.task_queue import SAMPLE_CHUNK_TASK
+from app.core.db import reset_engine, session_scope
+from app.core.scheduling import schedule_chunks
+from app.core.task_queue import SAMPLE_CHUNK_TASK, get_task_queue
 from app.tables import ChunkState
 from worker import model_cache, store
 from worker.celery_app import celery_app
@@ -58,7 +59,9 @@ def run_chunk(job_id: str, chunk_index: int) -> str:
     """Claim, sample, commit. Returns a short outcome string (also the task result, for logs)."""
     settings = get_settings()
     jid = uuid.UUID(job_id)
-    claim = store.claim_chunk(jid, chunk_index, _worker_name(), settings.stale_after)
+    claim = store.claim_chunk(
+        jid, chunk_index, _worker_name(), settings.stale_after, settings.max_chunk_attempts
+    )
     if claim is None:
         return "skipped"
     # Keeps the chunk's heartbeat fresh while sampling runs (even inside long torch calls).
@@ -69,7 +72,7 @@ def run_chunk(job_id: str, chunk_index: int) -> str:
     )
     beat.start()
     try:
-        return _sample_and_commit(claim, settings)
+        outcome = _sample_and_commit(claim, settings)
     except OperationalError:
         # Database trouble is not the job's fault: hand the chunk back and let Celery retry the task.
         log.exception("chunk %s/%d: database error; will retry", job_id, chunk_index)
@@ -83,6 +86,19 @@ def run_chunk(job_id: str, chunk_index: int) -> str:
         return "failed"
     finally:
         beat.stop()
+    if outcome == "committed":
+        _schedule_next(jid, settings.max_inflight_chunks_per_job)
+    return outcome
+
+
+def _schedule_next(job_id: uuid.UUID, limit: int) -> None:
+    """Enqueue the job's next chunk now that one finished. Best-effort: the chunk is committed; if the
+    broker or database is unreachable the reaper tops the job up later."""
+    try:
+        with session_scope() as s:
+            schedule_chunks(s, get_task_queue(), job_id, limit)
+    except Exception:
+        log.exception("could not enqueue the next chunk of job %s; the reaper will", job_id)
 
 
 def _sample_and_commit(claim: store.ClaimedChunk, settings: Any) -> str:

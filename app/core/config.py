@@ -88,6 +88,70 @@ class Settings(BaseSettings):
         0.5, description="Minimum seconds between cancel checks while sampling."
     )
     readiness_timeout: float = Field(1.0, description="Seconds /readyz waits for a worker to answer a ping.")
+    max_chunk_attempts: int = Field(
+        3,
+        ge=1,
+        description="A chunk whose worker died this many times while sampling it is marked failed (with the "
+        "reason) and its job ends failed with what was stored, instead of being redelivered forever.",
+    )
+    max_inflight_chunks_per_job: int = Field(
+        1,
+        ge=1,
+        description="Chunks of one job on the queue or running at a time; the next is enqueued when one "
+        "finishes, so jobs submitted later interleave instead of waiting behind every chunk of a big job. "
+        "1 lets a small job start within one chunk's time on a single worker; raise it to the number of "
+        "worker processes when several serve one queue.",
+    )
+
+    # --- API: access, quotas, limits ------------------------------------------------------------
+    public_read: bool = Field(
+        False,
+        description="Allow GET requests without an API key (they see every job, read-only). Off: every "
+        "/v1 request needs `Authorization: Bearer <key>`.",
+    )
+    ops_require_key: bool = Field(
+        False, description="/readyz and /metrics need an API key (they are open by default for probes)."
+    )
+    docs_enabled: bool = Field(True, description="Serve /docs, /redoc and /openapi.json.")
+    max_active_jobs_per_key: int = Field(
+        20, ge=1, description="Queued or running jobs one API key may have (a key may override it)."
+    )
+    max_queued_samples_per_key: int = Field(
+        20_000,
+        ge=1,
+        description="Samples not yet sampled across one key's active jobs (a key may override it).",
+    )
+    quota_retry_after: int = Field(
+        30, ge=1, description="Retry-After (s) of a 429 answer to a submission over quota."
+    )
+    max_body_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest request body accepted; larger ones get 413 unread."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (JSON list); empty: CORS off.",
+    )
+    db_pool_size: int = Field(10, ge=1, description="PostgreSQL connections kept per API/worker process.")
+    db_max_overflow: int = Field(10, ge=0, description="Extra connections opened under load.")
+    db_pool_timeout: float = Field(
+        5.0, gt=0, description="Seconds a request waits for a pooled connection before a 503."
+    )
+    max_concurrent_requests: int | None = Field(
+        None,
+        ge=1,
+        description="/v1 requests processed at once per API process; more wait their turn without holding "
+        "a thread or a connection. Default: db_pool_size + db_max_overflow.",
+    )
+    request_queue_timeout: float = Field(
+        30.0, gt=0, description="Seconds a request may wait for its turn (max_concurrent_requests) before a 503."
+    )
+    unavailable_retry_after: int = Field(
+        5, ge=1, description="Retry-After (s) of a 503 answer while PostgreSQL or Redis is unreachable."
+    )
+
+    @property
+    def request_concurrency(self) -> int:
+        return self.max_concurrent_requests or self.db_pool_size + self.db_max_overflow
 
 
 @lru_cache

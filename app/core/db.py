@@ -14,7 +14,14 @@ from app.core.config import get_settings
 
 @lru_cache
 def get_engine(url: str | None = None) -> Engine:
-    return create_engine(url or get_settings().database_url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    settings = get_settings()
+    return create_engine(
+        url or settings.database_url,
+        pool_pre_ping=True,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+    )
 
 
 def get_sessionmaker() -> sessionmaker[Session]:

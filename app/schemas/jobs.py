@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.core.config import get_settings
 from app.core.generation import GenerationParams
+from app.schemas.bounds import ELEMENTS_HINT, unsupported_elements
 from app.tables import JobState
 
 _settings = get_settings()
@@ -22,7 +24,7 @@ SEED_MAX = 2**31 - 1
 class Target(BaseModel):
     """Property targets for classifier-free guidance. Omit both for unconditional sampling."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     band_gap: float | None = Field(
         None, ge=BAND_GAP_RANGE[0], le=BAND_GAP_RANGE[1], description="Target band gap in eV.", examples=[2.5]
@@ -37,7 +39,7 @@ class Target(BaseModel):
 
 
 class NumAtoms(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     min: int = Field(ge=1, le=_settings.max_num_atoms, description="Smallest number of atoms per cell.")
     max: int = Field(ge=1, le=_settings.max_num_atoms, description="Largest number of atoms per cell.")
@@ -52,20 +54,20 @@ class NumAtoms(BaseModel):
 def _check_elements(values: list[str] | None) -> list[str] | None:
     if values is None:
         return None
-    from pymatgen.core.periodic_table import Element
-
-    bad = [v for v in values if not Element.is_valid_symbol(v)]
+    bad = unsupported_elements(values)
     if bad:
-        raise ValueError(f"unknown element symbol(s): {', '.join(map(repr, bad))}")
+        raise ValueError(f"unknown element symbol(s) {', '.join(map(repr, bad))}; {ELEMENTS_HINT}")
     return sorted(set(values), key=values.index)
 
 
 class JobCreate(BaseModel):
     """A generation request: sample ``num_samples`` crystals near the property target."""
 
+    # strict: `true` or "2.5" is not a number; a JSON integer is still accepted where a float is expected.
     model_config = ConfigDict(
         extra="forbid",
         allow_inf_nan=False,
+        strict=True,
         json_schema_extra={
             "examples": [{"target": {"band_gap": 2.5}, "num_samples": 4, "guidance_scale": 2.0, "seed": 7}]
         },
@@ -95,11 +97,17 @@ class JobCreate(BaseModel):
     )
     model: str | None = Field(None, max_length=128, description="Model variant (see GET /v1/models).")
     num_atoms: NumAtoms | None = Field(None, description="Range of atoms per unit cell.")
-    allowed_elements: list[str] | None = Field(
-        None, min_length=1, max_length=100, description="Chemical system: only these elements may appear."
+    allowed_elements: list[Annotated[str, Field(max_length=3)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="Chemical system: only these elements (Z = 1..100) may appear.",
     )
-    required_elements: list[str] | None = Field(
-        None, min_length=1, max_length=20, description="Elements every generated crystal must contain."
+    required_elements: list[Annotated[str, Field(max_length=3)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=20,
+        description="Elements (Z = 1..100) every generated crystal must contain.",
     )
 
     _elements_allowed = field_validator("allowed_elements")(_check_elements)

@@ -10,6 +10,8 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.schemas.bounds import ELEMENTS_HINT, INT32_MAX, unsupported_elements
+
 SUMMARY_FIELDS = (
     "id",
     "job_id",
@@ -41,7 +43,7 @@ class StructureQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     limit: int = Field(50, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=INT32_MAX)
     fields: str | None = Field(None, description=f"Comma-separated subset of: {', '.join(SUMMARY_FIELDS)}")
     band_gap_min: float | None = Field(None, description="Predicted band gap ≥, eV")
     band_gap_max: float | None = Field(None, description="Predicted band gap ≤, eV")
@@ -58,11 +60,13 @@ class StructureQuery(BaseModel):
     valid: bool | None = Field(
         None, description="true: both validity checks pass; false: at least one is known to fail"
     )
-    n_sites_min: int | None = Field(None, ge=1)
-    n_sites_max: int | None = Field(None, ge=1)
+    n_sites_min: int | None = Field(None, ge=1, le=INT32_MAX)
+    n_sites_max: int | None = Field(None, ge=1, le=INT32_MAX)
     space_group: int | None = Field(None, ge=1, le=230)
-    elements: str | None = Field(None, description="Comma-separated elements that must all be present")
-    formula: str | None = Field(None, description="Reduced formula, e.g. NaCl")
+    elements: str | None = Field(
+        None, max_length=400, description="Comma-separated elements that must all be present"
+    )
+    formula: str | None = Field(None, max_length=255, description="Reduced formula, e.g. NaCl")
 
     @field_validator("fields")
     @classmethod
@@ -75,11 +79,9 @@ class StructureQuery(BaseModel):
     @field_validator("elements")
     @classmethod
     def _known_elements(cls, value: str | None) -> str | None:
-        from pymatgen.core.periodic_table import Element
-
-        bad = [e for e in _split(value) if not Element.is_valid_symbol(e)]
+        bad = unsupported_elements(_split(value))
         if bad:
-            raise ValueError(f"unknown element symbol(s) {bad}")
+            raise ValueError(f"unknown element symbol(s) {bad}; {ELEMENTS_HINT}")
         return value
 
     @model_validator(mode="after")

@@ -6,6 +6,7 @@ import hashlib
 import json
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import case, func, select, update
@@ -14,13 +15,32 @@ from sqlalchemy.orm import Session
 
 from app.chunking import plan_chunks
 from app.core.generation import GenerationParams
+from app.core.scheduling import ACTIVE_JOB_STATES as ACTIVE_STATES
+from app.core.scheduling import schedule_chunks
 from app.core.task_queue import TaskQueue
 from app.schemas.jobs import SEED_MAX, JobCreate, JobOut, TimingsOut
-from app.tables import TERMINAL_STATES, ChunkState, Job, JobChunk, JobState, Structure
+from app.tables import TERMINAL_STATES, ApiKey, ChunkState, Job, JobChunk, JobState, Structure
 
 
 class IdempotencyConflict(Exception):
     """The Idempotency-Key was already used for a different request body."""
+
+
+class QuotaExceeded(Exception):
+    """The key's quota does not allow this job now (429); ``permanent`` when it never will (422)."""
+
+    def __init__(self, message: str, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Per-key limits on what may be waiting or running at once."""
+
+    key_id: uuid.UUID
+    max_active_jobs: int
+    max_queued_samples: int
 
 
 class JobNotCancellable(Exception):
@@ -34,15 +54,78 @@ def request_fingerprint(req: JobCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _by_key(owner_key_id: uuid.UUID | None, idempotency_key: str):
+    return select(Job).where(Job.owner_key_id == owner_key_id, Job.idempotency_key == idempotency_key)
+
+
+def check_quota(session: Session, quota: Quota, num_samples: int) -> None:
+    """Raises QuotaExceeded when the key already has too many active jobs or queued samples.
+
+    Locks the key's row until the caller's transaction ends, so concurrent submissions of one key
+    are counted one after another and cannot overshoot together.
+    """
+    if num_samples > quota.max_queued_samples:
+        raise QuotaExceeded(
+            f"num_samples={num_samples} exceeds this API key's limit of {quota.max_queued_samples} queued "
+            "samples; split the request",
+            permanent=True,
+        )
+    session.execute(select(ApiKey.id).where(ApiKey.id == quota.key_id).with_for_update())
+    active = (
+        session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.owner_key_id == quota.key_id, Job.state.in_(ACTIVE_STATES))
+        )
+        or 0
+    )
+    if active >= quota.max_active_jobs:
+        raise QuotaExceeded(
+            f"this API key already has {active} queued or running jobs (limit {quota.max_active_jobs}); "
+            "retry when one has finished"
+        )
+    queued = session.scalar(
+        select(func.coalesce(func.sum(JobChunk.size), 0))
+        .join(Job, Job.id == JobChunk.job_id)
+        .where(
+            Job.owner_key_id == quota.key_id,
+            Job.state.in_(ACTIVE_STATES),
+            JobChunk.state.in_((ChunkState.pending, ChunkState.running)),
+        )
+    )
+    if queued + num_samples > quota.max_queued_samples:
+        raise QuotaExceeded(
+            f"this API key has {queued} samples waiting or running; {num_samples} more would exceed its "
+            f"limit of {quota.max_queued_samples}; retry later"
+        )
+
+
 def create_job(
-    session: Session, req: JobCreate, *, model_name: str, chunk_size: int, idempotency_key: str | None
+    session: Session,
+    req: JobCreate,
+    *,
+    model_name: str,
+    chunk_size: int,
+    idempotency_key: str | None,
+    owner_key_id: uuid.UUID | None = None,
+    quota: Quota | None = None,
 ) -> tuple[Job, bool]:
-    """Insert the job and its chunk rows; returns (job, created). Commits."""
+    """Insert the job and its chunk rows; returns (job, created). Commits.
+
+    A retry with the same Idempotency-Key (of the same owner) returns the stored job before any quota
+    is checked: the job was already accepted.
+    """
     fingerprint = request_fingerprint(req)
     if idempotency_key is not None:
-        existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
+        existing = session.scalar(_by_key(owner_key_id, idempotency_key))
         if existing is not None:
             return _replay(existing, fingerprint), False
+    if quota is not None:
+        try:
+            check_quota(session, quota, req.num_samples)
+        except QuotaExceeded:
+            session.rollback()
+            raise
 
     seed = req.seed if req.seed is not None else secrets.randbelow(SEED_MAX + 1)
     plans = plan_chunks(req.num_samples, chunk_size, seed)
@@ -57,6 +140,7 @@ def create_job(
         request=req.model_dump(mode="json"),
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
+        owner_key_id=owner_key_id,
     )
     job.chunks = [
         JobChunk(
@@ -76,7 +160,7 @@ def create_job(
     except IntegrityError:
         # Two retries raced on the same key: the loser returns the winner's job.
         session.rollback()
-        existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
+        existing = None if idempotency_key is None else session.scalar(_by_key(owner_key_id, idempotency_key))
         if existing is None:
             raise
         return _replay(existing, fingerprint), False
@@ -91,10 +175,15 @@ def _replay(existing: Job, fingerprint: str) -> Job:
     return existing
 
 
-def enqueue_job(queue: TaskQueue, job: Job) -> None:
-    """One task per chunk."""
-    for index in range(job.num_chunks):
-        queue.enqueue_chunk(job.id, index)
+def admit_job(session: Session, queue: TaskQueue, job: Job, inflight_limit: int) -> None:
+    """Put the job's first chunks on the queue (the worker enqueues the rest as chunks finish; see
+    app/core/scheduling.py). Commits; raises if the broker is unreachable."""
+    try:
+        schedule_chunks(session, queue, job.id, inflight_limit)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
 
 
 def delete_job(session: Session, job_id: uuid.UUID) -> None:

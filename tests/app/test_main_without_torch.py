@@ -27,11 +27,16 @@ SCRIPT = textwrap.dedent(
 
     from fastapi.testclient import TestClient
 
+    from app.api.auth import Caller, require_caller
     from app.main import create_app
     from models.registry import list_models
 
-    with TestClient(create_app()) as client:
+    app = create_app()
+    with TestClient(app) as client:
         assert client.get("/healthz").status_code == 200
+        assert client.get("/v1/models").status_code == 401  # no key; checked before any database use
+        # No database here: stand in for the key lookup (auth has its own tests).
+        app.dependency_overrides[require_caller] = lambda: Caller(key_id=None, name="t", read_all=True)
         r = client.get("/v1/models")
         assert r.status_code == 200, r.text
         names = [m["name"] for m in r.json()["data"]]

@@ -1,9 +1,11 @@
-"""`make run` (scripts/run_local.py): embedded PostgreSQL + Redis, migrations, a worker and the API;
-Ctrl-C stops everything; the data under DATA_DIR survives a restart."""
+"""`make run` (scripts/run_local.py): embedded PostgreSQL + Redis, migrations, a local API key, a
+supervised worker and the API; a SIGKILLed worker master is restarted and its job completes; Ctrl-C
+stops everything; the data under DATA_DIR survives a restart."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -32,8 +34,23 @@ def _env(tmp_path: Path, tiny_checkpoint: Path) -> dict[str, str]:
         MODEL_CHECKPOINT=str(tiny_checkpoint),
         CELERY_QUEUE="sampling-runner-test",
         TORCH_THREADS="1",
+        # Short recovery timings so the killed worker's chunk is re-run within seconds.
+        HEARTBEAT_INTERVAL="0.5",
+        STALE_AFTER="3",
+        REAPER_INTERVAL="1",
     )
     return env
+
+
+def _wait_output(log: Path, needle: str, proc: subprocess.Popen, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        if needle in text:
+            return text
+        assert proc.poll() is None, f"run_local.py exited early:\n{text[-3000:]}"
+        time.sleep(0.2)
+    raise AssertionError(f"{needle!r} not in the runner output:\n{log.read_text()[-3000:]}")
 
 
 def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -57,25 +74,45 @@ def scratch() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_run_local_serves_jobs_and_keeps_data_across_restarts(scratch, tiny_checkpoint):
+def test_run_local_serves_jobs_survives_a_worker_kill_and_keeps_data(scratch, tiny_checkpoint):
     env = _env(scratch, tiny_checkpoint)
     url = f"http://127.0.0.1:{env['API_PORT']}"
     runner = [sys.executable, "scripts/run_local.py"]
-    proc = subprocess.Popen(
-        runner, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    log = scratch / "runner.log"
+    proc = subprocess.Popen(runner, cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
     try:
         _wait_ready(url, proc)
-        r = httpx.post(f"{url}/v1/jobs", json={"num_samples": 2, "seed": 3, "target": {"band_gap": 1.0}})
+        key = (scratch / "var" / "api_key").read_text().strip()
+        assert key in log.read_text()  # printed on first start
+        assert httpx.get(f"{url}/v1/jobs").status_code == 401
+        auth = {"Authorization": f"Bearer {key}"}
+        body = {"num_samples": 8, "seed": 3, "target": {"band_gap": 1.0}, "steps": 200}
+        r = httpx.post(f"{url}/v1/jobs", json=body, headers=auth)
         assert r.status_code == 202, r.text
         job_id = r.json()["data"]["id"]
+
+        def job() -> dict:
+            return httpx.get(f"{url}/v1/jobs/{job_id}", headers=auth).json()["data"]
+
         deadline = time.monotonic() + 120
-        while httpx.get(f"{url}/v1/jobs/{job_id}").json()["data"]["state"] != "succeeded":
-            assert time.monotonic() < deadline
+        while job()["progress"] <= 0.05:
+            assert time.monotonic() < deadline, job()
+            time.sleep(0.1)
+        # SIGKILL the Celery master mid-chunk: the runner must restart it, not stop the stack.
+        worker_pid = int(re.search(r"worker +pid (\d+)", log.read_text()).group(1))
+        os.kill(worker_pid, signal.SIGKILL)
+        _wait_output(log, f"worker (pid {worker_pid}) exited with code -9", proc)
+        _wait_output(log, "worker restarted (pid", proc)
+        deadline = time.monotonic() + 180
+        while (state := job())["state"] != "succeeded":
+            assert state["state"] in ("queued", "running") and time.monotonic() < deadline, state
             time.sleep(0.3)
+        assert state["num_structures"] == 8
+        assert httpx.get(f"{url}/healthz").status_code == 200  # the API was never down
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C on `make run` does
-        out, _ = proc.communicate(timeout=90)
+        proc.wait(timeout=90)
+    out = log.read_text()
     assert proc.returncode == 0, out
     assert "stopped EmbeddedPostgres" in out and "stopped EmbeddedRedis" in out
     for port in (env["API_PORT"], env["LOCAL_PG_PORT"], env["LOCAL_REDIS_PORT"]):
@@ -90,6 +127,7 @@ def test_run_local_serves_jobs_and_keeps_data_across_restarts(scratch, tiny_chec
             host="127.0.0.1", port=int(env["LOCAL_PG_PORT"]), user="postgres", dbname="mattergen"
         ) as c:
             state = c.execute("SELECT state FROM jobs WHERE id = %s", (job_id,)).fetchone()
+            attempts = c.execute("SELECT attempts FROM job_chunks WHERE job_id = %s", (job_id,)).fetchone()
             count = c.execute("SELECT count(*) FROM structures WHERE job_id = %s", (job_id,)).fetchone()
             # The default stack migrates to head and its worker predicts properties (PREDICT_PROPERTIES=true).
             predicted = c.execute(
@@ -97,7 +135,8 @@ def test_run_local_serves_jobs_and_keeps_data_across_restarts(scratch, tiny_chec
                 "AND properties_status IN ('computed', 'partial')",
                 (job_id,),
             ).fetchone()
-        assert state == ("succeeded",) and count == (2,) and predicted == (2,)
+        assert state == ("succeeded",) and count == (8,) and predicted == (8,)
+        assert attempts[0] >= 2  # the killed worker's chunk was run again
     finally:
         subprocess.run([*runner, "stop"], cwd=REPO, env=env, check=True, capture_output=True, timeout=120)
     assert not port_open("127.0.0.1", int(env["LOCAL_PG_PORT"]))

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
-from app.api.deps import JobDep, SessionDep, SettingsDep, TaskQueueDep
+from app.api.auth import CallerDep, require_caller
+from app.api.deps import SessionDep, SettingsDep, TaskQueueDep
+from app.api.resources import JobDep
+from app.schemas.bounds import INT32_MAX
 from app.schemas.envelope import Envelope, ok
 from app.schemas.jobs import JobCreate, JobOut
 from app.schemas.structure_query import StructureQuery
@@ -21,7 +24,7 @@ from app.services.structures import apply_filters, properties_meta, summary
 from app.tables import Job, JobState, Structure
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(require_caller)])
 
 
 @router.post("", status_code=202, response_model=Envelope[JobOut], summary="Submit a generation job")
@@ -32,6 +35,7 @@ def submit_job(
     session: SessionDep,
     settings: SettingsDep,
     queue: TaskQueueDep,
+    caller: CallerDep,
     idempotency_key: Annotated[
         str | None,
         Header(min_length=1, max_length=255, description="Retries with the same key return the same job."),
@@ -40,12 +44,20 @@ def submit_job(
     model_name = body.model or settings.model_name
     try:
         models = available_models()
-    except Exception as exc:  # models package broken or missing: say so instead of a bare 500
-        raise HTTPException(503, detail=f"cannot list model variants: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # models package broken or missing: say so (details in the log only)
+        log.exception("cannot list model variants")
+        raise HTTPException(503, detail="cannot list model variants on this server") from exc
     if not models:
         raise HTTPException(503, detail="no model checkpoint is installed on this server")
     if model_name not in models:
         raise HTTPException(422, detail=f"unknown model {model_name!r}; available: {', '.join(models)}")
+    if caller.key_id is None:  # anonymous public read never reaches here (POST needs a key); be explicit
+        raise HTTPException(401, detail="submitting a job needs an API key", headers={"WWW-Authenticate": "Bearer"})
+    quota = job_service.Quota(
+        key_id=caller.key_id,
+        max_active_jobs=caller.max_active_jobs or settings.max_active_jobs_per_key,
+        max_queued_samples=caller.max_queued_samples or settings.max_queued_samples_per_key,
+    )
     try:
         job, created = job_service.create_job(
             session,
@@ -53,16 +65,28 @@ def submit_job(
             model_name=model_name,
             chunk_size=settings.chunk_size,
             idempotency_key=idempotency_key,
+            owner_key_id=caller.key_id,
+            quota=quota,
         )
     except job_service.IdempotencyConflict as exc:
         raise HTTPException(409, detail=str(exc)) from exc
+    except job_service.QuotaExceeded as exc:
+        if exc.permanent:
+            raise HTTPException(422, detail=str(exc)) from exc
+        raise HTTPException(
+            429, detail=str(exc), headers={"Retry-After": str(settings.quota_retry_after)}
+        ) from exc
     if created:
         try:
-            job_service.enqueue_job(queue, job)
+            job_service.admit_job(session, queue, job, settings.max_inflight_chunks_per_job)
         except Exception as exc:
             log.exception("broker unavailable; dropping job %s", job.id)
             job_service.delete_job(session, job.id)
-            raise HTTPException(503, detail=f"job queue unavailable, nothing was submitted: {exc}") from exc
+            raise HTTPException(
+                503,
+                detail="job queue unavailable, nothing was submitted; retry later",
+                headers={"Retry-After": str(settings.unavailable_retry_after)},
+            ) from exc
     response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -72,12 +96,13 @@ def submit_job(
 @router.get("", response_model=Envelope[list[JobOut]], summary="List jobs, newest first")
 def list_jobs(
     session: SessionDep,
+    caller: CallerDep,
     state: JobState | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
 ) -> dict[str, Any]:
-    query = select(Job)
-    count = select(func.count()).select_from(Job)
+    query = caller.visible_jobs(select(Job))
+    count = caller.visible_jobs(select(func.count()).select_from(Job))
     if state is not None:
         query, count = query.where(Job.state == state), count.where(Job.state == state)
     jobs = session.scalars(query.order_by(Job.created_at.desc()).limit(limit).offset(offset)).all()
@@ -91,7 +116,9 @@ def get_job(job: JobDep, session: SessionDep) -> dict[str, Any]:
 
 
 @router.post("/{job_id}/cancel", response_model=Envelope[JobOut], summary="Cancel a queued or running job")
-def cancel_job(job: JobDep, session: SessionDep) -> dict[str, Any]:
+def cancel_job(job: JobDep, session: SessionDep, caller: CallerDep) -> dict[str, Any]:
+    if not caller.may_modify(job.owner_key_id):
+        raise HTTPException(403, detail="this API key may read this job but not cancel it (read-all scope)")
     try:
         job = job_service.cancel_job(session, job)
     except job_service.JobNotCancellable as exc:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import PlainTextResponse
 
-from app.api.deps import SessionDep, StructureDep
+from app.api.auth import require_caller
+from app.api.deps import SessionDep
+from app.api.resources import StructureDep
 from app.schemas.envelope import Envelope, ok
 from app.schemas.structures import DosOut, StructureDetail
 from app.services.structures import STATUS_NOTES, links, predicted, properties, provenance, validity
 from app.tables import Job
 
-router = APIRouter(prefix="/v1/structures", tags=["structures"])
+router = APIRouter(prefix="/v1/structures", tags=["structures"], dependencies=[Depends(require_caller)])
 
 
 # Declared before /{structure_id}: that pattern would otherwise capture "<uuid>.cif".
