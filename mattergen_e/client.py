@@ -1,0 +1,272 @@
+"""Python client of the mattergen-e HTTP API (needs httpx and tqdm; pymatgen only for ``structures``).
+
+    from mattergen_e.client import Client
+
+    client = Client("http://localhost:8000", api_key="mge_...")
+    job = client.submit(band_gap=3.0, num_samples=16)
+    client.wait(job, progress=True)
+    crystals = client.structures(job)           # pymatgen Structures, site property "charge" (e)
+    client.download(job, "results/")            # CIFs, extxyz with charges + DOS, manifest.json
+
+Requests answered 429 or 503 (quota, busy or restarting server) and dropped connections are retried,
+waiting what the server's ``Retry-After`` says. Submissions carry an ``Idempotency-Key``, so a retried
+POST never creates a second job.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class ApiError(Exception):
+    """A 4xx/5xx answer, with the API's error codes and messages."""
+
+    def __init__(self, status: int, errors: list[dict[str, Any]], method: str, url: str):
+        self.status = status
+        self.errors = errors
+        self.codes = [e.get("code") for e in errors]
+        text = "; ".join(str(e.get("message") or e.get("detail") or e) for e in errors) or "no details"
+        super().__init__(f"{method} {url} → HTTP {status}: {text}")
+
+
+JobRef = str | uuid.UUID | dict[str, Any]
+
+
+def _job_id(job: JobRef) -> str:
+    return str(job["id"]) if isinstance(job, dict) else str(job)
+
+
+def retry_after_seconds(value: str | None, default: float) -> float:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return default
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+class Client:
+    """One API endpoint and key. ``retries``: how many times a 429/502/503/504 or a dropped
+    connection is retried; waits follow Retry-After (capped at ``max_wait`` s), else exponential backoff."""
+
+    def __init__(
+        self,
+        url: str = "http://localhost:8000",
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        retries: int = 5,
+        backoff: float = 0.5,
+        max_wait: float = 60.0,
+    ):
+        headers = {"User-Agent": "mattergen-e-client"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self.url = url.rstrip("/")
+        self.retries, self.backoff, self.max_wait = retries, backoff, max_wait
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transport -------------------------------------------------------------------------------
+    def _send(self, method: str, path: str, *, stream: bool = False, **kwargs: Any) -> httpx.Response:
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                request = self._http.build_request(method, path, **kwargs)
+                response = self._http.send(request, stream=stream)
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
+                if last:
+                    raise
+                time.sleep(min(self.backoff * 2**attempt, self.max_wait))
+                continue
+            if response.status_code in RETRY_STATUSES and not last:
+                wait = retry_after_seconds(response.headers.get("Retry-After"), self.backoff * 2**attempt)
+                response.close()
+                time.sleep(min(wait, self.max_wait))
+                continue
+            if response.status_code >= 400:
+                if stream:
+                    response.read()
+                raise self._error(response)
+            return response
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _error(response: httpx.Response) -> ApiError:
+        try:
+            errors = response.json().get("errors") or []
+        except ValueError:
+            errors = [{"message": response.text[:500]}]
+        return ApiError(response.status_code, errors, response.request.method, str(response.request.url))
+
+    def _data(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._send(method, path, **kwargs).json()["data"]
+
+    # --- jobs ------------------------------------------------------------------------------------
+    def submit(
+        self,
+        band_gap: float | None = None,
+        num_samples: int = 16,
+        *,
+        formation_energy_per_atom: float | None = None,
+        guidance_scale: float | None = None,
+        seed: int | None = None,
+        steps: int | None = None,
+        model: str | None = None,
+        num_atoms: tuple[int, int] | None = None,
+        allowed_elements: list[str] | None = None,
+        required_elements: list[str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Submit a generation job (band gap in eV, formation energy in eV/atom; omit both for
+        unconditional sampling) and return the job document."""
+        target = {
+            k: v
+            for k, v in (("band_gap", band_gap), ("formation_energy_per_atom", formation_energy_per_atom))
+            if v is not None
+        }
+        body: dict[str, Any] = {"num_samples": num_samples}
+        if target:
+            body["target"] = target
+        optional = {
+            "guidance_scale": guidance_scale,
+            "seed": seed,
+            "steps": steps,
+            "model": model,
+            "allowed_elements": allowed_elements,
+            "required_elements": required_elements,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        if num_atoms is not None:
+            body["num_atoms"] = {"min": num_atoms[0], "max": num_atoms[1]}
+        key = idempotency_key or f"client-{uuid.uuid4()}"  # a retried POST returns the same job
+        return self._data("POST", "/v1/jobs", json=body, headers={"Idempotency-Key": key})
+
+    def job(self, job: JobRef) -> dict[str, Any]:
+        return self._data("GET", f"/v1/jobs/{_job_id(job)}")
+
+    def jobs(self, state: str | None = None, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if state:
+            params["state"] = state
+        return self._data("GET", "/v1/jobs", params=params)
+
+    def cancel(self, job: JobRef) -> dict[str, Any]:
+        return self._data("POST", f"/v1/jobs/{_job_id(job)}/cancel")
+
+    def wait(
+        self, job: JobRef, progress: bool = False, poll: float = 1.0, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Poll until the job ends and return its last document; ``progress`` draws a tqdm bar of
+        sampled crystals. Raises TimeoutError after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        doc = self.job(job)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=doc["num_samples"], unit="crystal", desc=f"job {str(doc['id'])[:8]}")
+        try:
+            while True:
+                if bar is not None:
+                    bar.n = round(doc["progress"] * doc["num_samples"], 1)
+                    bar.set_postfix_str(doc["state"])
+                    bar.refresh()
+                if doc["state"] in TERMINAL_STATES:
+                    return doc
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"job {doc['id']} still {doc['state']} after {timeout} s")
+                time.sleep(poll)
+                doc = self.job(job)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    # --- results ---------------------------------------------------------------------------------
+    def structure_rows(self, job: JobRef, page_size: int = 200, **filters: Any) -> Iterator[dict[str, Any]]:
+        """The job's structure list rows (formula, charges, predicted properties...), every page;
+        ``filters`` are the list's query parameters, e.g. ``band_gap_min=2``."""
+        offset = 0
+        while True:
+            body = self._send(
+                "GET",
+                f"/v1/jobs/{_job_id(job)}/structures",
+                params={"limit": page_size, "offset": offset, **filters},
+            ).json()
+            yield from body["data"]
+            if body["meta"].get("next_offset") is None:
+                return
+            offset = body["meta"]["next_offset"]
+
+    def structure(self, structure_id: str | uuid.UUID) -> Structure:
+        """One structure as a pymatgen Structure: site property ``charge`` (Bader, e) and
+        ``properties`` holding id, job, predicted properties, validity and provenance."""
+        from pymatgen.core import Structure
+
+        detail = self._data("GET", f"/v1/structures/{structure_id}")
+        crystal = Structure.from_dict(detail["structure"])
+        crystal.properties = {
+            **(crystal.properties or {}),
+            **{k: detail[k] for k in ("id", "job_id", "sample_index", "predicted", "validity", "provenance")},
+        }
+        return crystal
+
+    def structures(self, job: JobRef, **filters: Any) -> list[Structure]:
+        return [self.structure(row["id"]) for row in self.structure_rows(job, fields="id", **filters)]
+
+    def dos(self, structure_id: str | uuid.UUID) -> dict[str, Any]:
+        """Energy grid (eV) and per-site atomic DOS (states/eV): ``{"energies", "sites": [{"dos"...}]}``."""
+        return self._data("GET", f"/v1/structures/{structure_id}/dos")
+
+    def download(self, job: JobRef, directory: str | Path, extract: bool = True) -> Path:
+        """Save the job's zip archive in ``directory`` (and unpack it there: cif/, structures.extxyz,
+        manifest.json). Returns the zip's path."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / f"job-{_job_id(job)}.zip"
+        partial = target.with_suffix(".zip.part")
+        response = self._send("GET", f"/v1/jobs/{_job_id(job)}/archive", stream=True)
+        try:
+            with partial.open("wb") as fh:
+                for block in response.iter_bytes():
+                    fh.write(block)
+        finally:
+            response.close()
+        partial.replace(target)  # never leave a truncated zip under the final name
+        if extract:
+            with zipfile.ZipFile(target) as zf:
+                zf.extractall(out)
+        return target
+
+    def verify(self, structure_id: str | uuid.UUID) -> dict[str, Any]:
+        """Ask the server for a DFT verification of one structure (POST /v1/structures/{id}/verify)."""
+        return self._data("POST", f"/v1/structures/{structure_id}/verify")
