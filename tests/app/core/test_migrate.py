@@ -137,3 +137,53 @@ def test_0003_renames_structure_valid_keeping_values_and_downgrades_cleanly(serv
     with engine.connect() as conn:
         assert conn.execute(text("SELECT structure_valid FROM structures")).scalar() is False
     engine.dispose()
+
+
+def test_0004_adds_keys_and_ownership_keeping_jobs_and_downgrades_cleanly(services):
+    """Jobs from before 0004 survive with no owner; their queued chunks count as already enqueued (they
+    were, at submission); per-owner Idempotency-Keys collapse back to one global key on downgrade."""
+    scratch = _scratch_db(services, "migration_0004")
+    upgrade(scratch, "0003")
+    engine = create_engine(scratch)
+    with engine.begin() as conn:
+        _insert_job(conn)
+        conn.execute(text("UPDATE jobs SET idempotency_key = 'k', state = 'running' WHERE id = :j"), {"j": JOB_ID})
+        for index, state in enumerate(("done", "pending")):
+            conn.execute(
+                text(
+                    "INSERT INTO job_chunks (job_id, chunk_index, start_index, size, seed, state, progress, "
+                    "attempts) VALUES (:j, :i, :i, 1, 1, :s, 0, 1)"
+                ),
+                {"j": JOB_ID, "i": index, "s": state},
+            )
+    upgrade(scratch, "0004")
+    assert "api_keys" in inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT owner_key_id FROM jobs")).scalar() is None
+        enqueued = dict(conn.execute(text("SELECT state, enqueued_at IS NOT NULL FROM job_chunks")).all())
+        assert enqueued == {"done": False, "pending": True}
+        # The same Idempotency-Key under another owner is now allowed.
+        key_id = uuid.uuid4()
+        conn.execute(
+            text(
+                "INSERT INTO api_keys (id, name, key_hash, prefix, is_admin, read_all) "
+                "VALUES (:k, 'n', 'h', 'p', false, false)"
+            ),
+            {"k": key_id},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, state, num_samples, guidance_scale, seed, model_name, chunk_size, "
+                "num_chunks, request, request_fingerprint, idempotency_key, owner_key_id) VALUES "
+                "(:j, 'queued', 1, 2.0, 1, 'm', 1, 1, '{}', 'f', 'k', :k)"
+            ),
+            {"j": uuid.uuid4(), "k": key_id},
+        )
+    downgrade(scratch, "0003")
+    assert "api_keys" not in inspect(engine).get_table_names()
+    assert "owner_key_id" not in {c["name"] for c in inspect(engine).get_columns("jobs")}
+    with engine.connect() as conn:
+        keys = conn.execute(text("SELECT idempotency_key FROM jobs ORDER BY created_at, id")).scalars().all()
+    assert sorted(keys, key=str) == sorted(["k", None], key=str)  # the duplicate lost its key, not its row
+    upgrade(scratch, "0004")
+    engine.dispose()
