@@ -88,6 +88,7 @@ class Field:
     sql: ColumnElement | None
     nullable: bool = True
     item_type: str | None = None  # element type of a list property
+    uuid_column: ColumnElement | None = None  # equality on a UUID id uses the indexed column itself
     unit: str | None = None
     description: str = ""
 
@@ -110,9 +111,9 @@ _valid = case(
 )
 
 STANDARD_FIELDS: tuple[Field, ...] = (
-    Field("id", "string", cast(Structure.id, Text), nullable=False),
+    Field("id", "string", cast(Structure.id, Text), nullable=False, uuid_column=Structure.id),
     Field("type", "string", literal("structures", Text), nullable=False),
-    Field("immutable_id", "string", cast(Structure.id, Text), nullable=False),
+    Field("immutable_id", "string", cast(Structure.id, Text), nullable=False, uuid_column=Structure.id),
     Field("last_modified", "timestamp", Structure.created_at, nullable=False),
     Field("elements", "list", Structure.elements, nullable=False, item_type="string"),
     Field("nelements", "integer", func.cardinality(Structure.elements), nullable=False),
@@ -145,7 +146,7 @@ PROVIDER_FIELDS: tuple[Field, ...] = (
         "generated jointly with the structure by the model. Null for model variants without a charge "
         f"channel. The per-site atomic DOS is not part of OPTIMADE: {_SERVED_FROM}",
     ),
-    Field(f"{P}job_id", "string", cast(Structure.job_id, Text), nullable=False,
+    Field(f"{P}job_id", "string", cast(Structure.job_id, Text), nullable=False, uuid_column=Structure.job_id,
           description="Id of the generation job that produced this structure (GET /v1/jobs/{id})."),
     Field(f"{P}sample_index", "integer", Structure.sample_index, nullable=False,
           description="0-based index of the sample within its job."),

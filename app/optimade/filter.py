@@ -11,6 +11,7 @@ negation. Properties of other providers are unknown: comparisons on them are fal
 from __future__ import annotations
 
 import operator
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -93,6 +94,17 @@ def _timestamp(field: Field, value: str) -> datetime:
 def _operand(field: Field) -> ColumnElement:
     assert field.sql is not None
     return string_sql(field.sql) if field.type == "string" else field.sql
+
+
+def _uuid_equality(column: ColumnElement, op: str, value: str) -> ColumnElement:
+    # Compare the uuid column (primary key / job index) rather than its text form, which no index covers.
+    try:
+        wanted = uuid.UUID(value)
+    except ValueError:
+        return false() if op == "=" else true()  # not an id of ours
+    if str(wanted) != value:  # e.g. upper case or no dashes: the served string form differs
+        return false() if op == "=" else true()
+    return _OPS[op](column, wanted)
 
 
 class SQLTransformer(Transformer):
@@ -270,6 +282,8 @@ class SQLTransformer(Transformer):
             raise BadRequest(f"{prop.name} is a boolean: only = and != apply")
         if prop.type == "timestamp":
             value = _timestamp(prop, value)
+        if prop.uuid_column is not None and op in ("=", "!="):
+            return _uuid_equality(prop.uuid_column, op, value)
         return _guard(prop, _OPS[op](_operand(prop), value))
 
 

@@ -53,6 +53,14 @@ def test_strings_booleans_timestamps():
     )
 
 
+def test_id_equality_uses_the_uuid_columns():
+    some = "0b0e8f0a-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+    assert sql(f'id = "{some}"') == f"structures.id = '{some}'"
+    assert sql(f'"{some}" != _mattergene_job_id') == f"structures.job_id != '{some}'"
+    assert sql('immutable_id = "not-a-uuid"') == "false" and sql(f'id = "{some.upper()}"') == "false"
+    assert "CAST(structures.id AS TEXT)" in sql('id STARTS WITH "0b0e"')
+
+
 def test_unknown_properties():
     # Another provider's property and standard properties without a value here are unknown: false.
     assert sql("_otherdb_x = 2") == "false" and sql("NOT _otherdb_x = 2") == "true"
