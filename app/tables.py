@@ -76,7 +76,11 @@ class ApiKey(Base):
 class Job(Base):
     __tablename__ = "jobs"
     # An Idempotency-Key is scoped to the API key that sent it: two clients never see each other's job.
-    __table_args__ = (UniqueConstraint("owner_key_id", "idempotency_key", name="uq_jobs_owner_idempotency"),)
+    __table_args__ = (
+        UniqueConstraint("owner_key_id", "idempotency_key", name="uq_jobs_owner_idempotency"),
+        # A key's active jobs (quota checks, listings) without scanning everyone's.
+        Index("ix_jobs_owner_state", "owner_key_id", "state"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     state: Mapped[JobState] = mapped_column(
@@ -102,9 +106,7 @@ class Job(Base):
     # Idempotency: the key is unique; the fingerprint tells a retry from a different request.
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     # Null for jobs submitted before API keys existed (migration 0004); only admin/read-all keys see them.
-    owner_key_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("api_keys.id", ondelete="SET NULL"), index=True
-    )
+    owner_key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
     request_fingerprint: Mapped[str] = mapped_column(String(64))
     # Filled by the worker.
     checkpoint_sha256: Mapped[str | None] = mapped_column(String(64))

@@ -25,7 +25,12 @@ def get_engine(url: str | None = None) -> Engine:
 
 
 def get_sessionmaker() -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(), expire_on_commit=False)
+    return _sessionmaker(get_engine())
+
+
+@lru_cache
+def _sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 @contextmanager
@@ -47,3 +52,4 @@ def reset_engine() -> None:
     if get_engine.cache_info().currsize:
         get_engine().dispose(close=False)
     get_engine.cache_clear()
+    _sessionmaker.cache_clear()

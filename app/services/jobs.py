@@ -71,28 +71,18 @@ def check_quota(session: Session, quota: Quota, num_samples: int) -> None:
             permanent=True,
         )
     session.execute(select(ApiKey.id).where(ApiKey.id == quota.key_id).with_for_update())
-    active = (
-        session.scalar(
-            select(func.count())
-            .select_from(Job)
-            .where(Job.owner_key_id == quota.key_id, Job.state.in_(ACTIVE_STATES))
-        )
-        or 0
-    )
+    waiting = JobChunk.state.in_((ChunkState.pending, ChunkState.running))
+    active, queued = session.execute(
+        select(func.count(func.distinct(Job.id)), func.coalesce(func.sum(JobChunk.size).filter(waiting), 0))
+        .select_from(Job)
+        .join(JobChunk, JobChunk.job_id == Job.id)
+        .where(Job.owner_key_id == quota.key_id, Job.state.in_(ACTIVE_STATES))
+    ).one()
     if active >= quota.max_active_jobs:
         raise QuotaExceeded(
             f"this API key already has {active} queued or running jobs (limit {quota.max_active_jobs}); "
             "retry when one has finished"
         )
-    queued = session.scalar(
-        select(func.coalesce(func.sum(JobChunk.size), 0))
-        .join(Job, Job.id == JobChunk.job_id)
-        .where(
-            Job.owner_key_id == quota.key_id,
-            Job.state.in_(ACTIVE_STATES),
-            JobChunk.state.in_((ChunkState.pending, ChunkState.running)),
-        )
-    )
     if queued + num_samples > quota.max_queued_samples:
         raise QuotaExceeded(
             f"this API key has {queued} samples waiting or running; {num_samples} more would exceed its "
@@ -219,15 +209,16 @@ def job_out(session: Session, job: Job, base_url: str = "") -> JobOut:
     done_weight = case(
         (JobChunk.state == ChunkState.done, JobChunk.size), else_=JobChunk.size * JobChunk.progress
     )
-    sampled, chunks_done = session.execute(
+    # One round trip: chunk aggregates and the structure count together.
+    structures = select(func.count()).select_from(Structure).where(Structure.job_id == job.id).scalar_subquery()
+    sampled, chunks_done, num_structures = session.execute(
         select(
             func.coalesce(func.sum(done_weight), 0.0),
             func.count().filter(JobChunk.state == ChunkState.done),
+            structures,
         ).where(JobChunk.job_id == job.id)
     ).one()
-    num_structures = (
-        session.scalar(select(func.count()).select_from(Structure).where(Structure.job_id == job.id)) or 0
-    )
+    num_structures = num_structures or 0
     progress = 1.0 if job.state == JobState.succeeded else min(1.0, float(sampled) / job.num_samples)
     now = datetime.now(UTC)
     end = job.finished_at or (now if job.state == JobState.running else None)

@@ -43,7 +43,7 @@ def upgrade() -> None:
     op.create_foreign_key(
         "jobs_owner_key_id_fkey", "jobs", "api_keys", ["owner_key_id"], ["id"], ondelete="SET NULL"
     )
-    op.create_index(op.f("ix_jobs_owner_key_id"), "jobs", ["owner_key_id"], unique=False)
+    op.create_index("ix_jobs_owner_state", "jobs", ["owner_key_id", "state"], unique=False)
     op.drop_constraint("jobs_idempotency_key_key", "jobs", type_="unique")
     op.create_unique_constraint("uq_jobs_owner_idempotency", "jobs", ["owner_key_id", "idempotency_key"])
     op.add_column("job_chunks", sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=True))
@@ -63,7 +63,7 @@ def downgrade() -> None:
         """
     )
     op.create_unique_constraint("jobs_idempotency_key_key", "jobs", ["idempotency_key"])
-    op.drop_index(op.f("ix_jobs_owner_key_id"), table_name="jobs")
+    op.drop_index("ix_jobs_owner_state", table_name="jobs")
     op.drop_constraint("jobs_owner_key_id_fkey", "jobs", type_="foreignkey")
     op.drop_column("jobs", "owner_key_id")
     op.drop_table("api_keys")
