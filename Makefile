@@ -9,10 +9,10 @@ PIP := $(VENV)/bin/pip
 DFT_DEBS := libxc-dev libopenblas-dev liblapack-dev libfftw3-dev
 PYTEST_ARGS ?=
 
-.PHONY: run test bench bench-quick venv dft-extra lint corpus help
+.PHONY: run test bench bench-api bench-quick venv dft-extra lint corpus help
 
 help:
-	@echo "make run | make test | make bench | make bench-quick | make lint | make dft-extra"
+	@echo "make run | make test | make bench | make bench-api | make bench-quick | make lint | make dft-extra"
 
 # The venv is rebuilt only when pyproject.toml changes. torch is installed first and pinned so pip
 # never pulls a multi-GB CUDA build on a CPU machine.
@@ -51,6 +51,11 @@ lint: venv
 bench: venv
 	$(PY) -m benchmarks.run
 	$(PY) -m benchmarks.descriptor_consistency
+	$(PY) -m benchmarks.api_load
+
+# API latency/errors under 10/50/200 concurrent clients with a worker running (a few minutes).
+bench-api: venv
+	$(PY) -m benchmarks.api_load
 
 bench-quick: venv
 	$(PY) -m benchmarks.run --quick
