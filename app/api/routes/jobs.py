@@ -90,7 +90,8 @@ def submit_job(
     response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
-    return ok(job_service.job_out(session, job).model_dump(mode="json"), created=created)
+    out = job_service.job_out(session, job, just_created=created)
+    return ok(out.model_dump(mode="json"), created=created)
 
 
 @router.get("", response_model=Envelope[list[JobOut]], summary="List jobs, newest first")
