@@ -23,11 +23,13 @@ from optimade.filterparser.lark_parser import AVAILABLE_PARSERS
 from sqlalchemy import ColumnElement, and_, cast, false, func, not_, or_, true
 from sqlalchemy.dialects.postgresql import array
 
+from app.optimade import sets
 from app.optimade.errors import BadRequest, NotImplementedFilter
 from app.optimade.fields import FIELDS, PROVIDER_PREFIX, UNSERVED, Field, string_sql
 
 GRAMMAR_VERSION = (1, 2, 0)
 _OPS = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+Pair = sets.Pair
 _REVERSED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
 
 
@@ -152,9 +154,25 @@ class SQLTransformer(Transformer):
             return Unknown(name)
         raise BadRequest(f"'{'.'.join(map(str, args))}' is not a known or searchable property")
 
-    def value_list(self, args: list) -> list:
-        if any(isinstance(a, Token) and a.type == "OPERATOR" for a in args):
-            raise NotImplementedFilter("operators inside a HAS ALL/ANY/ONLY value list are not supported")
+    def value_list(self, args: list) -> list[Pair]:
+        """[(operator, value)]: an operator, where given, applies to the value after it."""
+        pairs: list[Pair] = []
+        op = "="
+        for item in args:
+            if isinstance(item, Token) and item.type == "OPERATOR":
+                op = str(item)
+            else:
+                pairs.append((op, item))
+                op = "="
+        return pairs
+
+    def value_zip(self, args: list) -> list[Pair]:
+        return self.value_list(args)
+
+    def value_zip_list(self, args: list) -> list[list[Pair]]:
+        return list(args)
+
+    def property_zip_addon(self, args: list) -> list[Field | Unknown]:
         return list(args)
 
     # --- logic -----------------------------------------------------------------------------------
@@ -216,19 +234,21 @@ class SQLTransformer(Transformer):
         return build
 
     def set_op_rhs(self, args: list) -> Any:
-        mode = str(args[1]) if len(args) == 3 and str(args[1]) in ("ALL", "ANY", "ONLY") else None
-        if mode is None and len(args) == 3 and str(args[1]) != "=":
-            raise NotImplementedFilter(f"HAS with the operator {args[1]} is not supported")
-        values = args[-1] if mode else [args[-1]]
+        # HAS [OPERATOR] value | HAS ALL|ANY|ONLY value_list
+        mode = str(args[1]) if str(args[1]) in ("ALL", "ANY", "ONLY") else None
+        pairs: list[Pair] = args[-1] if mode else [(str(args[1]) if len(args) == 3 else "=", args[-1])]
 
         def build(prop: Field | Unknown) -> ColumnElement:
             if isinstance(prop, Unknown):
                 return false()
             sql = self._list_sql(prop)
+            if any(op != "=" for op, _ in pairs):  # per-element comparisons: EXISTS over unnest
+                return sets.has([prop], [[p] for p in pairs], mode)
+            values = [v for _, v in pairs]
             if not all(_compatible(Field("", prop.item_type or "", None), v) for v in values):
                 raise BadRequest(f"{prop.name} holds {prop.item_type} values, cannot match {values!r}")
             literal = cast(array(values), sql.type)  # the property's own array type, e.g. varchar(3)[]
-            op = {"ANY": "&&", "ONLY": "<@"}.get(mode or "", "@>")
+            op = {"ANY": "&&", "ONLY": "<@"}.get(mode or "", "@>")  # array operators: the GIN index applies
             return _guard(prop, sql.op(op)(literal))
 
         return build
@@ -245,10 +265,17 @@ class SQLTransformer(Transformer):
         return build
 
     def set_zip_op_rhs(self, args: list) -> Any:
-        raise NotImplementedFilter("correlated list queries (a:b HAS x:y) are not supported")
+        # property_zip_addon HAS ( value_zip | ONLY|ALL|ANY value_zip_list )
+        others, mode = args[0], (str(args[2]) if len(args) == 4 else None)
+        zips: list[list[Pair]] = args[-1] if mode else [args[-1]]
 
-    def property_zip_addon(self, args: list) -> Any:
-        raise NotImplementedFilter("correlated list queries (a:b HAS x:y) are not supported")
+        def build(prop: Field | Unknown) -> ColumnElement:
+            props = [prop, *others]
+            if any(isinstance(p, Unknown) for p in props):
+                return false()
+            return sets.has(props, zips, mode)
+
+        return build
 
     # --- helpers ---------------------------------------------------------------------------------
     @staticmethod
@@ -259,7 +286,7 @@ class SQLTransformer(Transformer):
 
     def _list_sql(self, prop: Field) -> ColumnElement:
         if prop.type != "list":
-            raise BadRequest(f"HAS and LENGTH apply to list properties; {prop.name!r} is a {prop.type}")
+            raise BadRequest(f"HAS and LENGTH apply to list properties; {prop.name!r} is of type {prop.type}")
         return self._sql(prop)
 
     def _compare(self, prop: Field | Unknown, op: str, value: Any) -> ColumnElement:

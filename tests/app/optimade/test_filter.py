@@ -80,8 +80,9 @@ def test_unknown_properties():
         ('last_modified > "yesterday"', BadRequest, "RFC 3339"),
         ("nsites HAS 3", BadRequest, "list properties"),
         ("lattice_vectors HAS 1.0", NotImplementedFilter, "not queryable"),
-        ('elements HAS < "C"', NotImplementedFilter, "operator"),
-        ('elements:elements_ratios HAS "Li":>0.3', NotImplementedFilter, "correlated"),
+        ('elements:nsites HAS "Li":3', BadRequest, "list properties"),
+        ('elements:elements_ratios HAS 0.5:"Li"', BadRequest, "holds string values"),
+        ('elements:lattice_vectors HAS "Li":1', NotImplementedFilter, "not queryable"),
         ('species.name HAS "Li"', NotImplementedFilter, "nested"),
     ],
 )
@@ -89,6 +90,18 @@ def test_refused_filters(text, error, needle):
     with pytest.raises(error) as info:
         parse_filter(text)
     assert needle in info.value.detail
+
+
+def test_operators_inside_has_and_correlated_lists_use_unnest():
+    text = sql('elements HAS ALL < "C", "O"')
+    assert text.count("EXISTS (SELECT 1") == 2 and text.count("FROM unnest(structures.elements) AS u(c0)") == 2
+    assert '(u.c0 COLLATE "C") < \'C\'' in text and "u.c0 = 'O'" in text
+    zipped = sql('species_at_sites:_mattergene_bader_charges HAS "O":<-1.0')
+    assert "structures.charges IS NOT NULL" in zipped and "u.c1 < -1.0" in zipped
+    assert "FROM unnest((SELECT array_agg(" in zipped and "structures.charges) AS u(c0, c1)" in zipped
+    only = sql('elements:elements_ratios HAS ONLY "O":>0.5, "Li":<0.5')
+    assert "NOT (EXISTS (SELECT 1" in only and " OR " in only
+    assert sql('elements:_otherdb_x HAS "O":1') == "false"
 
 
 def test_empty_filter_is_no_clause():

@@ -98,6 +98,23 @@ def test_entries_match_the_native_api_and_validate(world):
     assert one["_mattergene_target_band_gap"] in (3.0, None)
 
 
+def test_correlated_site_filter_on_charges(world):
+    """Sites of one element with a charge below a threshold: species and charges zipped in SQL."""
+    entries = get(world, "/v1/structures", page_limit=50, filter=world["mine"]).json()["data"]
+    sites = [
+        (e["id"], el, q)
+        for e in entries
+        for el, q in zip(e["attributes"]["species_at_sites"], e["attributes"]["_mattergene_bader_charges"], strict=True)
+    ]
+    element = max({el for _, el, _ in sites}, key=lambda el: sum(s[1] == el for s in sites))
+    charges = sorted(q for _, el, q in sites if el == element)
+    threshold = charges[len(charges) // 2]
+    expected = {i for i, el, q in sites if el == element and q < threshold}
+    query = f'{world["mine"]} AND species_at_sites:_mattergene_bader_charges HAS "{element}":<{threshold!r}'
+    found = {e["id"] for e in get(world, "/v1/structures", page_limit=50, filter=query).json()["data"]}
+    assert found == expected and expected
+
+
 def test_info_describes_provider_fields_with_units(world):
     info = get(world, "/v1/info").json()
     assert info["meta"]["provider"]["prefix"] == "mattergene"
