@@ -28,6 +28,7 @@ from app.optimade.errors import BadRequest, NotImplementedFilter
 from app.optimade.fields import FIELDS, PROVIDER_PREFIX, UNSERVED, Field, string_sql
 
 GRAMMAR_VERSION = (1, 2, 0)
+MAX_FILTER_LENGTH = 10_000  # far beyond any real query; bounds parsing and SQL size
 _OPS = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 Pair = sets.Pair
 _REVERSED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
@@ -322,13 +323,16 @@ def parse_filter(text: str) -> ColumnElement | None:
     """
     if not text.strip():
         return None
+    if len(text) > MAX_FILTER_LENGTH:
+        raise BadRequest(f"filter longer than {MAX_FILTER_LENGTH} characters")
     try:
         tree: Tree = _parser().parse(text)
-    except LarkError as exc:
-        raise BadRequest(f"cannot parse filter {text!r}: {exc}") from exc
-    try:
         return SQLTransformer(text).transform(tree)
-    except VisitError as exc:  # lark wraps exceptions raised in callbacks
-        if isinstance(exc.orig_exc, BadRequest | NotImplementedFilter):
-            raise exc.orig_exc from None
-        raise
+    except LarkError as exc:
+        if isinstance(exc, VisitError) and isinstance(exc.orig_exc, BadRequest | NotImplementedFilter):
+            raise exc.orig_exc from None  # lark wraps exceptions raised in callbacks
+        if isinstance(exc, VisitError) and not isinstance(exc.orig_exc, RecursionError):
+            raise
+        raise BadRequest(f"cannot parse filter {text!r}: {exc}") from exc
+    except RecursionError as exc:  # absurdly deep nesting
+        raise BadRequest("filter nested too deeply") from exc

@@ -84,6 +84,8 @@ def test_unknown_properties():
         ('elements:elements_ratios HAS 0.5:"Li"', BadRequest, "holds string values"),
         ('elements:lattice_vectors HAS "Li":1', NotImplementedFilter, "not queryable"),
         ('species.name HAS "Li"', NotImplementedFilter, "nested"),
+        ("(" * 3000 + "nsites=1" + ")" * 3000, BadRequest, "filter"),
+        ("nsites=1 AND " * 1000 + "nsites=1", BadRequest, "longer than"),
     ],
 )
 def test_refused_filters(text, error, needle):
