@@ -12,7 +12,7 @@ from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ class OptimadeRoute(APIRoute):
             except HTTPException as exc:  # e.g. 401/403 from the key dependency
                 detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
                 return error_response(request, exc.status_code, detail, getattr(exc, "headers", None))
+            except DataError as exc:  # e.g. a filter number beyond the column's integer range
+                return error_response(request, 400, f"value not representable in the database: {exc.orig}")
             except (OperationalError, PoolTimeout):  # database unreachable or busy: worth a retry
                 log.warning("OPTIMADE request without database: %s", request.url, exc_info=True)
                 return error_response(request, 503, "database unavailable; retry later", {"Retry-After": "5"})

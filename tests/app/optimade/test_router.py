@@ -191,6 +191,7 @@ def test_pagination_sort_and_parameters(world):
         ({"sort": "lattice_vectors"}, 400),
         ({"response_fields": "bogus"}, 400),
         ({"filter": "nsites <"}, 400),
+        ({"filter": "nsites > 99999999999999999999"}, 400),
         ({"filter": "lattice_vectors HAS 1.0"}, 501),
         ({"page_cursor": "x"}, 501),
     ):
