@@ -118,7 +118,11 @@ def _run_service(args: argparse.Namespace) -> int:
             if not args.wait:
                 _print(args, job, _job_line(job))
                 return 0
-            job = client.wait(job, progress=not args.json)
+            try:
+                job = client.wait(job, progress=not args.json)
+            except KeyboardInterrupt:
+                print(f"\nstopped waiting; job {job['id']} goes on (mattergen-e cancel {job['id']})", file=sys.stderr)
+                return 130
             _print(args, job, _job_line(job))
             if args.out and job["num_structures"]:
                 path = client.download(job, args.out)
