@@ -41,6 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-seconds", type=float, default=90.0, help="time cap per level")
     p.add_argument("--timeout", type=float, default=60.0, help="client timeout per request (s)")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--report-only", type=Path, default=None, metavar="JSON",
+                   help="re-render the markdown and PNG next to an earlier api_load.json; runs nothing")
     args = p.parse_args(argv)
     if min(args.clients) < 1 or args.pairs < 1:
         p.error("--clients and --pairs must be >= 1")
@@ -151,6 +153,10 @@ def markdown(result: dict) -> str:
             f"| {lv['clients']} | {lv['requests']} | {lv['throughput_rps']} | {trio(lv['post'])} | {trio(lv['get'])} "
             f"| {lv['errors']} | {lv['throttled_429']} | {lv['other_4xx']} |"
         )
+    cpu = prov.get("cpu_seconds") or {}
+    if cpu:
+        parts = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+        lines += ["", f"CPU time of the run ({prov['job_cpu_seconds']:.0f} s in all): {parts}."]
     lines += ["", "Goals (issue 16, this 2-core machine):", ""]
     for name, g in result["goals"].items():
         lines.append(f"- {name}: goal {g['goal']}, measured {g['measured']} — {'met' if g['met'] else 'NOT met'}")
@@ -195,11 +201,18 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.api_stack import start_stack
 
     args = parse_args(argv)
+    if args.report_only is not None:
+        result = json.loads(args.report_only.read_text())
+        args.report_only.with_suffix(".md").write_text(markdown(result))
+        plot(result, args.report_only.with_suffix(".png"))
+        return 0
     load = os.getloadavg()
     prov = {
         "date_start": utc_now(),
         "git": git_commit(),
-        "command": "python -m benchmarks.api_load " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join(
+            ["python -m benchmarks.api_load", shlex.join(argv if argv is not None else sys.argv[1:])]
+        ).strip(),
         "machine": {"cpus": os.cpu_count(), "load_average_at_start": [round(v, 2) for v in load]},
     }
     print("starting the stack (PostgreSQL, Redis, worker, API)...", file=sys.stderr, flush=True)
