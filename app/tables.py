@@ -102,6 +102,9 @@ class Job(Base):
     required_elements: Mapped[list[str] | None] = mapped_column(ARRAY(String(3)))
     chunk_size: Mapped[int] = mapped_column(Integer)
     num_chunks: Mapped[int] = mapped_column(Integer)
+    # The Celery queue the job's chunks go to (CELERY_QUEUE of the API that accepted it); the reaper of a
+    # worker only re-sends chunks of its own queue's jobs. Null for jobs from before migration 0004.
+    queue: Mapped[str | None] = mapped_column(String(128))
     request: Mapped[dict] = mapped_column(JSONB)
     # Idempotency: the key is unique; the fingerprint tells a retry from a different request.
     idempotency_key: Mapped[str | None] = mapped_column(String(255))

@@ -318,6 +318,8 @@ def job_factory(model_env: dict[str, str], api_key: KeyForTests):
                 chunk_size=chunk_size,
                 idempotency_key=idempotency_key,
                 owner_key_id=owner,
+                # This process' queue, which no worker subprocess consumes or reaps.
+                queue=get_settings().celery_queue,
             )
             return job
 

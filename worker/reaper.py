@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 
 
 def reap_once() -> int:
+    """One pass over the jobs of this worker's queue (CELERY_QUEUE) and jobs without a recorded queue."""
     settings = get_settings()
-    for job_id, chunk_index in fail_exhausted_chunks(settings.stale_after, settings.max_chunk_attempts):
+    mine = settings.celery_queue
+    for job_id, chunk_index in fail_exhausted_chunks(settings.stale_after, settings.max_chunk_attempts, mine):
         log.error(
             "chunk %s/%d failed: its worker died %d times on it; job %s failed",
             job_id,
@@ -35,22 +37,22 @@ def reap_once() -> int:
             settings.max_chunk_attempts,
             job_id,
         )
-    stale = requeue_stale_chunks(settings.stale_after, settings.max_chunk_attempts)
-    for job_id, chunk_index in stale:
+    stale = requeue_stale_chunks(settings.stale_after, settings.max_chunk_attempts, mine)
+    for job_id, chunk_index, queue in stale:
         log.warning(
             "re-enqueueing chunk %s/%d (heartbeat stale > %.0f s)", job_id, chunk_index, settings.stale_after
         )
-        get_task_queue().enqueue_chunk(job_id, chunk_index)
-    top_up(settings.max_inflight_chunks_per_job)
+        get_task_queue().enqueue_chunk(job_id, chunk_index, queue)
+    top_up(settings.max_inflight_chunks_per_job, mine)
     with session_scope() as s:
-        for job_id, chunk_index in resend_lost(s, get_task_queue(), settings.visibility_timeout):
+        for job_id, chunk_index in resend_lost(s, get_task_queue(), settings.visibility_timeout, mine):
             log.warning("re-sending chunk %s/%d (queued > %d s)", job_id, chunk_index, settings.visibility_timeout)
     return len(stale)
 
 
-def top_up(limit: int) -> int:
+def top_up(limit: int, queue_name: str | None = None) -> int:
     with session_scope() as s:
-        job_ids = jobs_needing_chunks(s, limit)
+        job_ids = jobs_needing_chunks(s, limit, queue_name)
     sent = 0
     for job_id in job_ids:
         with session_scope() as s:

@@ -212,7 +212,8 @@ def release_chunk(claim: ClaimedChunk, state: ChunkState, error: str | None = No
 
 
 def unclaim_chunk(claim: ClaimedChunk) -> None:
-    """Return a claimed chunk to pending (its task will be retried)."""
+    """Return a claimed chunk to pending (its task will be retried). The claim does not count as an
+    attempt: its worker did not die, the database was unreachable (MAX_CHUNK_ATTEMPTS counts deaths)."""
     with session_scope() as s:
         s.execute(
             update(JobChunk)
@@ -222,11 +223,18 @@ def unclaim_chunk(claim: ClaimedChunk) -> None:
                 JobChunk.claim_token == claim.token,
                 JobChunk.state == ChunkState.running,
             )
-            .values(state=ChunkState.pending, claim_token=None, progress=0.0)
+            .values(
+                state=ChunkState.pending,
+                claim_token=None,
+                progress=0.0,
+                attempts=func.greatest(JobChunk.attempts - 1, 0),
+            )
         )
 
 
-def requeue_stale_chunks(stale_after: float, max_attempts: int | None = None) -> list[tuple[uuid.UUID, int]]:
+def requeue_stale_chunks(
+    stale_after: float, max_attempts: int | None = None, queue_name: str | None = None
+) -> list[tuple[uuid.UUID, int, str | None]]:
     """Reset running chunks whose heartbeat stopped (worker died) to pending; returns them for
     re-sending. Row locks make concurrent reapers (one per worker) reset each chunk only once.
     A chunk already claimed ``max_attempts`` times is left for :func:`fail_exhausted_chunks`."""
@@ -242,10 +250,11 @@ def requeue_stale_chunks(stale_after: float, max_attempts: int | None = None) ->
                  WHERE j.id = c.job_id AND j.state IN ('queued', 'running')
                    AND c.state = 'running' AND c.heartbeat_at < now() - make_interval(secs => :stale)
                    AND c.attempts < :max_attempts
-                RETURNING c.job_id, c.chunk_index
+                   AND (CAST(:q AS text) IS NULL OR j.queue = :q OR j.queue IS NULL)
+                RETURNING c.job_id, c.chunk_index, j.queue
                 """
             ),
-            {"stale": stale_after, "max_attempts": limit},
+            {"stale": stale_after, "max_attempts": limit, "q": queue_name},
         ).all()
         # Chunks left 'running' by a dead worker of a job that has since ended: close them.
         s.execute(
@@ -260,15 +269,17 @@ def requeue_stale_chunks(stale_after: float, max_attempts: int | None = None) ->
             ),
             {"stale": stale_after},
         )
-    return [(r.job_id, r.chunk_index) for r in rows]
+    return [(r.job_id, r.chunk_index, r.queue) for r in rows]
 
 
-def fail_exhausted_chunks(stale_after: float, max_attempts: int) -> list[tuple[uuid.UUID, int]]:
+def fail_exhausted_chunks(
+    stale_after: float, max_attempts: int, queue_name: str | None = None
+) -> list[tuple[uuid.UUID, int]]:
     """Chunks whose worker died ``max_attempts`` times while sampling them (stale heartbeat, that many
     claims) are marked failed with the reason, and their job ends ``failed``: the structures already
     stored stay available and the error says how many there are. Without this, a chunk that kills its
     worker every time would be redelivered forever."""
-    stale = {"stale": stale_after, "max_attempts": max_attempts}
+    stale = {"stale": stale_after, "max_attempts": max_attempts, "q": queue_name}
     failed = []
     with session_scope() as s:
         candidates = s.execute(
@@ -277,6 +288,7 @@ def fail_exhausted_chunks(stale_after: float, max_attempts: int) -> list[tuple[u
                 SELECT c.job_id, c.chunk_index FROM job_chunks c JOIN jobs j ON j.id = c.job_id
                  WHERE j.state IN ('queued', 'running') AND c.state = 'running'
                    AND c.heartbeat_at < now() - make_interval(secs => :stale) AND c.attempts >= :max_attempts
+                   AND (CAST(:q AS text) IS NULL OR j.queue = :q OR j.queue IS NULL)
                 """
             ),
             stale,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import and_, func, or_, select, text, true
 from sqlalchemy.orm import Session
 
 from app.core.task_queue import TaskQueue
@@ -69,13 +69,20 @@ def schedule_chunks(session: Session, queue: TaskQueue, job_id: uuid.UUID, limit
         chunk.enqueued_at = now
     session.flush()
     for chunk in chunks:
-        queue.enqueue_chunk(job_id, chunk.chunk_index)
+        queue.enqueue_chunk(job_id, chunk.chunk_index, job.queue)
     return [c.chunk_index for c in chunks]
 
 
-def jobs_needing_chunks(session: Session, limit: int) -> list[uuid.UUID]:
-    """Active jobs that were admitted (some chunk was enqueued once) and have fewer than ``limit``
-    chunks in flight while unscheduled chunks remain: a finisher's send failed, or a chunk failed."""
+def of_queue(queue_name: str | None):
+    """Jobs routed to ``queue_name`` (and jobs from before queues were recorded); None: all jobs."""
+    if queue_name is None:
+        return true()
+    return or_(Job.queue == queue_name, Job.queue.is_(None))
+
+
+def jobs_needing_chunks(session: Session, limit: int, queue_name: str | None = None) -> list[uuid.UUID]:
+    """Active jobs (of ``queue_name``) that were admitted (some chunk was enqueued once) and have fewer
+    than ``limit`` chunks in flight while unscheduled chunks remain: a finisher's send failed."""
     pending_unscheduled = and_(JobChunk.state == ChunkState.pending, JobChunk.enqueued_at.is_(None))
     in_flight = and_(
         JobChunk.state.in_((ChunkState.pending, ChunkState.running)), JobChunk.enqueued_at.is_not(None)
@@ -83,7 +90,7 @@ def jobs_needing_chunks(session: Session, limit: int) -> list[uuid.UUID]:
     rows = session.execute(
         select(JobChunk.job_id)
         .join(Job, Job.id == JobChunk.job_id)
-        .where(Job.state.in_(ACTIVE_JOB_STATES))
+        .where(Job.state.in_(ACTIVE_JOB_STATES), of_queue(queue_name))
         .group_by(JobChunk.job_id)
         .having(
             and_(
@@ -96,22 +103,25 @@ def jobs_needing_chunks(session: Session, limit: int) -> list[uuid.UUID]:
     return [r.job_id for r in rows]
 
 
-def resend_lost(session: Session, queue: TaskQueue, older_than: float) -> list[tuple[uuid.UUID, int]]:
+def resend_lost(
+    session: Session, queue: TaskQueue, older_than: float, queue_name: str | None = None
+) -> list[tuple[uuid.UUID, int]]:
     """Send again pending chunks enqueued more than ``older_than`` seconds ago (their message was lost,
     e.g. a broker that lost its data). A duplicate of a message still queued is harmless."""
     rows = session.execute(
         text(
             """
-            SELECT c.job_id, c.chunk_index FROM job_chunks c JOIN jobs j ON j.id = c.job_id
+            SELECT c.job_id, c.chunk_index, j.queue FROM job_chunks c JOIN jobs j ON j.id = c.job_id
              WHERE j.state IN ('queued', 'running') AND c.state = 'pending'
                AND c.enqueued_at < now() - make_interval(secs => :age)
+               AND (CAST(:q AS text) IS NULL OR j.queue = :q OR j.queue IS NULL)
              FOR UPDATE OF c SKIP LOCKED
             """
         ),
-        {"age": older_than},
+        {"age": older_than, "q": queue_name},
     ).all()
-    for job_id, chunk_index in rows:
-        queue.enqueue_chunk(job_id, chunk_index)
+    for job_id, chunk_index, job_queue in rows:
+        queue.enqueue_chunk(job_id, chunk_index, job_queue)
         session.execute(
             text("UPDATE job_chunks SET enqueued_at = now() WHERE job_id = :j AND chunk_index = :c"),
             {"j": job_id, "c": chunk_index},

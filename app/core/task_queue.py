@@ -57,9 +57,12 @@ class TaskQueue:
         self.celery = celery
         self.queue = queue
 
-    def enqueue_chunk(self, job_id: uuid.UUID | str, chunk_index: int) -> None:
-        """Only (job id, chunk index) travels through Redis; the worker reads the rest from PostgreSQL."""
-        self.celery.send_task(SAMPLE_CHUNK_TASK, args=[str(job_id), int(chunk_index)], queue=self.queue)
+    def enqueue_chunk(self, job_id: uuid.UUID | str, chunk_index: int, queue: str | None = None) -> None:
+        """Only (job id, chunk index) travels through Redis; the worker reads the rest from PostgreSQL.
+        ``queue``: the job's own queue when it has one, else this client's."""
+        self.celery.send_task(
+            SAMPLE_CHUNK_TASK, args=[str(job_id), int(chunk_index)], queue=queue or self.queue
+        )
 
     def check_broker(self, timeout: float) -> None:
         """Raises when the broker cannot be reached within ``timeout`` seconds."""

@@ -99,6 +99,7 @@ def create_job(
     idempotency_key: str | None,
     owner_key_id: uuid.UUID | None = None,
     quota: Quota | None = None,
+    queue: str | None = None,
 ) -> tuple[Job, bool]:
     """Insert the job and its chunk rows; returns (job, created). Commits.
 
@@ -131,6 +132,7 @@ def create_job(
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
         owner_key_id=owner_key_id,
+        queue=queue,
     )
     job.chunks = [
         JobChunk(

@@ -5,6 +5,7 @@
   keys see those). The Idempotency-Key becomes unique per owner instead of globally.
 - ``job_chunks.enqueued_at``: chunks are no longer all enqueued at submission. Chunks that were
   pending or running when this migration ran had been enqueued already, so they get a timestamp.
+- ``jobs.queue``: the Celery queue of the job's chunks (null for older jobs: any reaper handles them).
 
 Revision ID: 0004
 Revises: 0003
@@ -46,12 +47,14 @@ def upgrade() -> None:
     op.create_index("ix_jobs_owner_state", "jobs", ["owner_key_id", "state"], unique=False)
     op.drop_constraint("jobs_idempotency_key_key", "jobs", type_="unique")
     op.create_unique_constraint("uq_jobs_owner_idempotency", "jobs", ["owner_key_id", "idempotency_key"])
+    op.add_column("jobs", sa.Column("queue", sa.String(length=128), nullable=True))
     op.add_column("job_chunks", sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=True))
     op.execute("UPDATE job_chunks SET enqueued_at = now() WHERE state IN ('pending', 'running')")
 
 
 def downgrade() -> None:
     op.drop_column("job_chunks", "enqueued_at")
+    op.drop_column("jobs", "queue")
     op.drop_constraint("uq_jobs_owner_idempotency", "jobs", type_="unique")
     # Keys were unique per owner; before 0004 they must be unique overall: keep the oldest job's.
     op.execute(

@@ -149,6 +149,7 @@ def test_database_error_hands_the_chunk_back_instead_of_failing_the_job(job_fact
         run_chunk(str(job.id), 0)
     chunk = _chunk(job.id, 0)
     assert chunk.state == ChunkState.pending and chunk.claim_token is None
+    assert chunk.attempts == 0  # a database blip is not a worker death (MAX_CHUNK_ATTEMPTS)
     assert _job(job.id).state == JobState.running and _job(job.id).error is None
     # Celery re-publishes the task on exactly this error.
     assert OperationalError in sample_chunk.autoretry_for

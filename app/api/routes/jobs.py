@@ -67,6 +67,7 @@ def submit_job(
             idempotency_key=idempotency_key,
             owner_key_id=caller.key_id,
             quota=quota,
+            queue=queue.queue,
         )
     except job_service.IdempotencyConflict as exc:
         raise HTTPException(409, detail=str(exc)) from exc
