@@ -7,12 +7,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DFT_DEBS := libxc-dev libopenblas-dev liblapack-dev libfftw3-dev
+BROWSER_DEBS := chromium
 PYTEST_ARGS ?=
 
-.PHONY: run test bench bench-api bench-quick venv dft-extra lint corpus help
+.PHONY: run test bench bench-api bench-quick venv dft-extra browser lint corpus help
 
 help:
-	@echo "make run | make test | make bench | make bench-api | make bench-quick | make lint | make dft-extra"
+	@echo "make run | make test | make bench | make bench-api | make bench-quick | make lint | make dft-extra | make browser"
 
 # The venv is rebuilt only when pyproject.toml changes. torch is installed first and pinned so pip
 # never pulls a multi-GB CUDA build on a CPU machine.
@@ -39,10 +40,19 @@ $(VENV)/.dft-installed: $(VENV)/.installed
 
 dft-extra: $(VENV)/.dft-installed
 
+# The web page's browser test drives Debian's headless Chromium with Playwright (pointed at the system
+# binary: Playwright's own browser download is not used). Checked on every run: it is cheap.
+browser:
+	@missing=""; for p in $(BROWSER_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "install Debian packages:$$missing (sudo apt-get install ...)"; exit 1; fi; \
+	fi
+
 run: venv
 	$(PY) scripts/run_local.py
 
-test: venv dft-extra
+test: venv dft-extra browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv

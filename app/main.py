@@ -24,6 +24,7 @@ from app.core.config import Settings, get_settings
 from app.optimade.router import router as optimade_router
 from app.schemas.envelope import ErrorItem, error_body
 from app.services.model_registry import available_models
+from app.web import install as install_web_page
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(optimade_router)
+    install_web_page(app)  # /web/: the design/watch/inspect page (static files)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,0 +1,162 @@
+// Inspect a job: its live state, then a table of its crystals. Filters go to the API (its range and
+// validity filters, so a bad range shows the API's message); sorting is done on the loaded page.
+
+import { api, download } from "./api.js";
+import { clearMessages, showError } from "./ui.js";
+import { flag, fmt, h, pause, progressBar, TERMINAL, targetText } from "./util.js";
+import { cancelJob } from "./watch.js";
+
+const PAGE = 200;
+const COLUMNS = [
+  ["sample_index", "#", (s) => s.sample_index],
+  ["formula", "Formula", (s) => s.reduced_formula || s.formula],
+  ["space_group", "Space group", (s) => s.space_group?.number ?? null],
+  ["n_sites", "Sites", (s) => s.n_sites],
+  ["band_gap", "Gap (eV)", (s) => s.predicted?.band_gap ?? null],
+  ["formation_energy", "E_form (eV/atom)", (s) => s.predicted?.formation_energy_per_atom ?? null],
+  ["e_above_hull", "E_hull (eV/atom)", (s) => s.predicted?.e_above_hull ?? null],
+  ["valid", "Valid", (s) => s.validity?.valid ?? null],
+];
+
+function jobCard(job) {
+  return h(
+    "dl",
+    { class: "card", id: "job-card" },
+    h("dt", {}, "State"),
+    h("dd", {}, h("span", { class: `state ${job.state}`, id: "job-state" }, job.state), job.error ? h("span", { class: "bad" }, ` — ${job.error}`) : null),
+    h("dt", {}, "Progress"),
+    h("dd", {}, progressBar(job), ` · ${job.num_structures} of ${job.num_samples} crystals stored`),
+    h("dt", {}, "Target"),
+    h("dd", {}, targetText(job.target)),
+    h("dt", {}, "Model"),
+    h("dd", {}, `${job.model}, γ = ${job.guidance_scale}, seed ${job.seed}, ${job.steps ?? "default"} steps`),
+    job.allowed_elements ? [h("dt", {}, "Allowed elements"), h("dd", {}, job.allowed_elements.join(" "))] : null,
+    job.required_elements ? [h("dt", {}, "Required elements"), h("dd", {}, job.required_elements.join(" "))] : null,
+    job.num_atoms ? [h("dt", {}, "Atoms per cell"), h("dd", {}, `${job.num_atoms.min}–${job.num_atoms.max}`)] : null,
+  );
+}
+
+function filterForm(onApply) {
+  const num = (id, label) => h("label", {}, label, " ", h("input", { id, name: id, type: "number", step: "any", class: "short" }));
+  const valid = h("select", { id: "valid", name: "valid" }, h("option", { value: "" }, "any"), h("option", { value: "true" }, "valid"), h("option", { value: "false" }, "not valid"));
+  const form = h(
+    "form",
+    { class: "filters", id: "filters" },
+    num("band_gap_min", "gap ≥"),
+    num("band_gap_max", "gap ≤"),
+    num("formation_energy_max", "E_form ≤"),
+    num("e_above_hull_max", "E_hull ≤"),
+    h("label", {}, "validity ", valid),
+    h("label", {}, "elements ", h("input", { id: "elements", name: "elements", type: "text", class: "short", placeholder: "Li,O" })),
+    h("label", {}, "formula ", h("input", { id: "formula", name: "formula", type: "text", class: "short" })),
+    h("button", { type: "submit" }, "Filter"),
+    h("button", { type: "reset" }, "Clear"),
+  );
+  const apply = (event) => {
+    event.preventDefault();
+    const params = new URLSearchParams();
+    for (const [k, v] of new FormData(form)) if (String(v).trim() !== "") params.set(k, String(v).trim());
+    onApply(params);
+  };
+  form.addEventListener("submit", apply);
+  form.addEventListener("input", clearMessages); // a stale error goes once the user edits
+  form.addEventListener("reset", (event) => setTimeout(() => apply(event)));
+  return form;
+}
+
+function structureTable(rows, sort, onSort) {
+  const [key, dir] = sort;
+  const column = COLUMNS.find((c) => c[0] === key);
+  const sorted = [...rows].sort((a, b) => {
+    const x = column[2](a);
+    const y = column[2](b);
+    if (x === null) return 1; // unknown values last whatever the direction
+    if (y === null) return -1;
+    return (x < y ? -1 : x > y ? 1 : 0) * dir;
+  });
+  const head = h(
+    "tr",
+    {},
+    COLUMNS.map(([k, label]) =>
+      h(
+        "th",
+        { scope: "col", "aria-sort": k === key ? (dir > 0 ? "ascending" : "descending") : "none" },
+        h("button", { type: "button", class: "sort", "data-sort": k, onclick: () => onSort(k) }, label, k === key ? (dir > 0 ? " ▲" : " ▼") : ""),
+      ),
+    ),
+  );
+  const body = sorted.map((s) =>
+    h(
+      "tr",
+      { "data-structure": s.id },
+      h("td", { class: "num" }, s.sample_index),
+      h("td", {}, h("a", { href: `#/structures/${s.id}` }, s.reduced_formula || s.formula)),
+      h("td", {}, s.space_group?.symbol ? `${s.space_group.symbol} (${s.space_group.number})` : "–"),
+      h("td", { class: "num" }, s.n_sites),
+      h("td", { class: "num" }, fmt(s.predicted?.band_gap, 2)),
+      h("td", { class: "num" }, fmt(s.predicted?.formation_energy_per_atom, 3)),
+      h("td", { class: "num" }, fmt(s.predicted?.e_above_hull, 3)),
+      h("td", { title: `structurally valid: ${fmt(s.validity?.structurally_valid)}; SMACT: ${fmt(s.validity?.smact_valid)}` }, flag(s.validity?.valid)),
+    ),
+  );
+  return h("table", { class: "data", id: "structures-table" }, h("thead", {}, head), h("tbody", {}, body));
+}
+
+export async function inspectView(view, [jobId], signal) {
+  const card = h("div");
+  const actions = h("div", { class: "toolbar" });
+  const tableBox = h("div");
+  const status = h("p", { class: "muted", "aria-live": "polite", id: "structures-status" });
+  let params = new URLSearchParams();
+  let offset = 0;
+  let sort = ["sample_index", 1];
+  let rows = [];
+  let total = 0;
+
+  const drawTable = () => {
+    tableBox.replaceChildren(structureTable(rows, sort, (k) => ((sort = [k, sort[0] === k ? -sort[1] : 1]), drawTable())));
+    const pager = h("div", { class: "toolbar" });
+    if (offset > 0) pager.append(h("button", { type: "button", onclick: () => ((offset -= PAGE), load()) }, "← previous"));
+    if (offset + rows.length < total) pager.append(h("button", { type: "button", onclick: () => ((offset += PAGE), load()) }, "next →"));
+    tableBox.append(pager);
+    status.textContent = total ? `${offset + 1}–${offset + rows.length} of ${total} crystals (sort by a column heading)` : "no crystals match";
+  };
+  const load = async () => {
+    const query = new URLSearchParams(params);
+    query.set("limit", PAGE);
+    query.set("offset", offset);
+    query.set("fields", "id,sample_index,formula,reduced_formula,n_sites,space_group,predicted,validity");
+    try {
+      const env = await api(`/v1/jobs/${jobId}/structures?${query}`, { signal });
+      rows = env.data;
+      total = env.meta.total;
+      drawTable();
+    } catch (err) {
+      showError(err);
+    }
+  };
+
+  view.append(
+    h("h2", {}, "Job ", h("code", {}, jobId)),
+    card,
+    actions,
+    h("h3", {}, "Crystals"),
+    filterForm((p) => ((params = p), (offset = 0), load())),
+    status,
+    tableBox,
+  );
+
+  let job = null;
+  while (!signal.aborted) {
+    job = (await api(`/v1/jobs/${jobId}`, { signal })).data;
+    card.replaceChildren(jobCard(job));
+    const cancel = TERMINAL.has(job.state) ? "" : h("button", { type: "button", onclick: () => cancelJob(job, () => {}) }, "Cancel job");
+    actions.replaceChildren(
+      h("button", { type: "button", onclick: () => download(`/v1/jobs/${jobId}/archive`, `job-${jobId}.zip`).catch(showError) }, "Download archive (zip)"),
+      cancel,
+    );
+    await load(); // new crystals appear while the job runs
+    if (TERMINAL.has(job.state)) break;
+    await pause(1500, signal);
+  }
+}
