@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.middleware import BodySizeLimit, CatchAll, ConcurrencyLimit, RequestMetrics
-from app.api.routes import health, jobs, models, structures
+from app.api.routes import health, jobs, models, structures, verifications
 from app.core.config import Settings, get_settings
 from app.optimade.router import router as optimade_router
 from app.schemas.envelope import ErrorItem, error_body
@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(jobs.router)
     app.include_router(structures.router)
+    app.include_router(verifications.router)
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(optimade_router)

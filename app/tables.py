@@ -106,6 +106,13 @@ class Job(Base):
     # worker only re-sends chunks of its own queue's jobs. Null for jobs from before migration 0004.
     queue: Mapped[str | None] = mapped_column(String(128))
     request: Mapped[dict] = mapped_column(JSONB)
+    # Issue 17 (migration 0005). relax: CHGNet-relax every crystal (null: a job from before 0005, not
+    # relaxed). screen: the normalised screen spec (null: plain sampling of num_samples crystals); for a
+    # screened job num_samples is the number of passing crystals wanted and max_generated the budget.
+    relax: Mapped[bool | None] = mapped_column(Boolean)
+    screen: Mapped[dict | None] = mapped_column(JSONB)
+    max_generated: Mapped[int | None] = mapped_column(Integer)
+    screen_stopped: Mapped[str | None] = mapped_column(String(16))  # "count" | "budget"
     # Idempotency: the key is unique; the fingerprint tells a retry from a different request.
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     # Null for jobs submitted before API keys existed (migration 0004); only admin/read-all keys see them.
@@ -147,6 +154,8 @@ class JobChunk(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sampling_seconds: Mapped[float | None] = mapped_column(Double)
+    # Fraction of the chunk's crystals relaxed and post-processed (0005); null for chunks from before.
+    relax_progress: Mapped[float | None] = mapped_column(Double)
     error: Mapped[str | None] = mapped_column(Text)
 
     job: Mapped[Job] = relationship(back_populates="chunks")
@@ -189,10 +198,85 @@ class Structure(Base):
     # (null for rows stored before migration 0002), and per-property reasons for missing values.
     properties_status: Mapped[str | None] = mapped_column(String(16))
     properties_errors: Mapped[dict | None] = mapped_column(JSONB)
+    # Relaxation and symmetry (migration 0005; worker/relaxation.py). The predicted properties above are
+    # of the relaxed structure when properties_basis is "relaxed"; `structure`, `cif`, `charges`, `dos`
+    # and space_group_* stay those of the crystal as generated.
+    relax_status: Mapped[str | None] = mapped_column(String(16))  # relaxed|failed|skipped|disabled
+    relax_error: Mapped[str | None] = mapped_column(Text)
+    relaxed_structure: Mapped[dict | None] = mapped_column(JSONB)
+    relaxed_cif: Mapped[str | None] = mapped_column(Text)
+    symmetrized_cif: Mapped[str | None] = mapped_column(Text)
+    relaxed_space_group_symbol: Mapped[str | None] = mapped_column(String(32))
+    relaxed_space_group_number: Mapped[int | None] = mapped_column(Integer, index=True)
+    relax_rmsd: Mapped[float | None] = mapped_column(Double)  # Å, generated vs relaxed sites
+    relaxed_energy_per_atom: Mapped[float | None] = mapped_column(Double)  # eV/atom, CHGNet
+    relax_converged: Mapped[bool | None] = mapped_column(Boolean)
+    relax_steps: Mapped[int | None] = mapped_column(Integer)
+    relax_seconds: Mapped[float | None] = mapped_column(Double)
+    properties_basis: Mapped[str | None] = mapped_column(String(16))  # relaxed | generated
+    # Descriptor predictor on the relaxed cell, and the self-consistency of the generated descriptors
+    # (generated vs predictor on the generated cell).
+    pred_charges_relaxed: Mapped[list[float] | None] = mapped_column(ARRAY(Double))
+    pred_dos_relaxed: Mapped[list[list[float]] | None] = mapped_column(ARRAY(Double, dimensions=2))
+    consistency_charge_mae: Mapped[float | None] = mapped_column(Double, index=True)  # e
+    consistency_dos_cosine: Mapped[float | None] = mapped_column(Double, index=True)
+    descriptor_predictor_sha256: Mapped[str | None] = mapped_column(String(64))
+    # Screening (null: the job has no screen): passed, and each check's outcome.
+    screen_passed: Mapped[bool | None] = mapped_column(Boolean)
+    screen_checks: Mapped[dict | None] = mapped_column(JSONB)
     # Provenance.
     model_name: Mapped[str] = mapped_column(String(128))
     checkpoint_sha256: Mapped[str] = mapped_column(String(64))
     guidance_scale: Mapped[float] = mapped_column(Double)
     seed: Mapped[int] = mapped_column(BigInteger)  # the chunk seed that produced this sample
     steps: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Verification(Base):
+    """One DFT verification of one structure (issue 17): the GPAW path on its relaxed cell, run by the
+    `dft` queue's worker. One per structure unless forced (the API returns the latest otherwise)."""
+
+    __tablename__ = "verifications"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    structure_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("structures.id", ondelete="CASCADE"), index=True)
+    owner_key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(16))  # queued|running|succeeded|failed|cancelled
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    settings: Mapped[dict] = mapped_column(JSONB)  # DFTSettings, verbatim
+    max_seconds: Mapped[float] = mapped_column(Double)
+    claim_token: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    worker: Mapped[str | None] = mapped_column(String(255))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    wall_seconds: Mapped[float | None] = mapped_column(Double)
+    failure_reason: Mapped[str | None] = mapped_column(String(32))  # timeout|memory|error|cancelled|...
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict | None] = mapped_column(JSONB)  # the GPAW path's record
+    comparison: Mapped[dict | None] = mapped_column(JSONB)  # DFT vs generated and predicted
+
+
+class DftCrystal(Base):
+    """A DFT-labelled crystal from a verification, with its provenance: material the descriptor
+    predictor can learn from (nothing retrains automatically)."""
+
+    __tablename__ = "dft_crystals"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    verification_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("verifications.id", ondelete="CASCADE"), unique=True
+    )
+    structure_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("structures.id", ondelete="SET NULL"))
+    formula: Mapped[str] = mapped_column(String(255))
+    n_sites: Mapped[int] = mapped_column(Integer)
+    structure: Mapped[dict] = mapped_column(JSONB)  # the cell DFT ran on (pymatgen dict, site order kept)
+    charges: Mapped[list[float]] = mapped_column(ARRAY(Double))  # Bader net charges, e
+    dos: Mapped[list[list[float]]] = mapped_column(ARRAY(Double, dimensions=2))  # states/eV
+    band_gap: Mapped[float] = mapped_column(Double)  # eV, PBE
+    energy_per_atom: Mapped[float] = mapped_column(Double)  # eV/atom, GPAW
+    settings: Mapped[dict] = mapped_column(JSONB)
+    provenance: Mapped[dict] = mapped_column(JSONB)  # job, sample, model, checkpoint, relaxation, code
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

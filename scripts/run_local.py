@@ -152,6 +152,11 @@ def run_all(args: argparse.Namespace) -> int:
         "-n",
         "local@%h",
     ]
+    # DFT verifications (POST /v1/structures/{id}/verify): their own queue and worker, one at a time,
+    # without the sampling model (each GPAW run is its own capped child process).
+    dft_cmd = [*worker_cmd[:7], settings.dft_queue, "--concurrency", "1", "--pool", "prefork",
+               "--loglevel", "INFO", "-n", "dft@%h"]
+    dft_env = {**env, "PRELOAD_MODEL": "false", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     api_cmd = [
         py,
         "-m",
@@ -168,10 +173,12 @@ def run_all(args: argparse.Namespace) -> int:
     procs = [
         Supervised("worker", worker_cmd, REPO, env, log_path=logs / "worker.log", say=say),
         Supervised("API", api_cmd, REPO, env, say=say),
+        Supervised("DFT worker", dft_cmd, REPO, dft_env, log_path=logs / "dft_worker.log", say=say),
     ]
     for p in procs:
         p.start()
     print(f"worker      pid {procs[0].pid}  (log {logs / 'worker.log'})", flush=True)
+    print(f"DFT worker  pid {procs[2].pid}  (queue {settings.dft_queue}, log {logs / 'dft_worker.log'})", flush=True)
     print(f"API         http://{settings.api_host}:{settings.api_port}  (docs at /docs)", flush=True)
 
     stopping = False

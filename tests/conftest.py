@@ -36,6 +36,11 @@ FAST_SETTINGS = {
     "READINESS_TIMEOUT": "1.0",
     "TORCH_THREADS": "1",
     "CELERY_QUEUE": "sampling-test",
+    # Relaxation and DFT verification (issue 17) kept small: a few FIRE steps, a tiny GPAW grid.
+    "RELAX_MAX_STEPS": "8",
+    "DFT_QUEUE": "dft-test",
+    "DFT_SETTINGS": '{"kpt_length": 3.0, "h": 0.3}',
+    "DFT_MAX_SECONDS": "240",
 }
 
 
@@ -132,15 +137,17 @@ def model_env(services: Services, tiny_checkpoint: Path) -> dict[str, str]:
 class WorkerProcess:
     """A real `celery worker` subprocess (own process group, so SIGKILL takes its pool child too)."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path):
+    def __init__(self, env: dict[str, str], log_dir: Path, queue: str | None = None, name: str = "test"):
         self.env = {**os.environ, **env, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
         self.log_dir = log_dir
+        self.queue = queue or self.env["CELERY_QUEUE"]
+        self.name = name
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
     def start(self, timeout: float = 60.0) -> WorkerProcess:
         self.starts += 1
-        log = self.log_dir / f"worker-{self.starts}.log"
+        log = self.log_dir / f"{self.name}-worker-{self.starts}.log"
         self.log = log
         cmd = [
             sys.executable,
@@ -150,7 +157,7 @@ class WorkerProcess:
             "worker.celery_app:celery_app",
             "worker",
             "-Q",
-            self.env["CELERY_QUEUE"],
+            self.queue,
             "--concurrency",
             "1",
             "--pool",
@@ -158,7 +165,7 @@ class WorkerProcess:
             "--loglevel",
             "INFO",
             "-n",
-            f"test{self.starts}@%h",
+            f"{self.name}{self.starts}@%h",
             "--without-gossip",
             "--without-mingle",
         ]
@@ -202,6 +209,20 @@ def worker(services: Services, model_env: dict[str, str]) -> Iterator[WorkerProc
     log_dir = services.root / "worker-logs"
     log_dir.mkdir()
     proc = WorkerProcess(model_env, log_dir).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def dft_worker(services: Services, model_env: dict[str, str]) -> Iterator[WorkerProcess]:
+    """The DFT verification worker (queue DFT_QUEUE, concurrency 1, no sampling model), as `make run`
+    starts it."""
+    log_dir = services.root / "dft-worker-logs"
+    log_dir.mkdir()
+    env = {**model_env, "PRELOAD_MODEL": "false", "OPENBLAS_NUM_THREADS": "1"}
+    proc = WorkerProcess(env, log_dir, queue=model_env["DFT_QUEUE"], name="dft").start()
     try:
         yield proc
     finally:
@@ -331,7 +352,9 @@ def job_factory(model_env: dict[str, str], api_key: KeyForTests):
         torch.set_num_threads(threads)
 
 
-REAL_SERVICE_FIXTURES = {"services", "model_env", "client", "job_factory", "worker", "api_url", "http", "api_key"}
+REAL_SERVICE_FIXTURES = {
+    "services", "model_env", "client", "job_factory", "worker", "dft_worker", "api_url", "http", "api_key"
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -5,4 +5,4 @@ from __future__ import annotations
 
 from app.core.task_queue import make_celery
 
-celery_app = make_celery(include=["worker.tasks"])
+celery_app = make_celery(include=["worker.tasks", "worker.dft_tasks"])

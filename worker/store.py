@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert
 from app.core.db import get_engine, session_scope
 from app.core.generation import GenerationParams
 from app.tables import TERMINAL_STATES, ChunkState, Job, JobChunk, JobState, Structure
+from worker import screening
 
 
 @dataclass(frozen=True)
@@ -153,9 +154,12 @@ def commit_chunk(claim: ClaimedChunk, records: list[dict[str, Any]], sampling_se
         if chunk is None:
             return "claim-lost"
         if job.state in TERMINAL_STATES:
-            chunk.state = ChunkState.cancelled if job.state == JobState.cancelled else ChunkState.failed
+            # A screened job that already has its crystals ends succeeded: its late chunk is not needed.
+            chunk.state = ChunkState.failed if job.state == JobState.failed else ChunkState.cancelled
             chunk.finished_at = datetime.now(UTC)
             return f"job-{job.state.value}"
+        if records and job.screen is not None:
+            screening.decide(s, job, records)
         if records:
             rows = [{"id": uuid.uuid4(), "job_id": claim.job_id, **r} for r in records]
             s.execute(
@@ -175,6 +179,9 @@ def commit_chunk(claim: ClaimedChunk, records: list[dict[str, Any]], sampling_se
 def _finalize_locked(s, job: Job) -> None:
     """With the job row locked: succeed the job once every chunk is done."""
     if job.state in TERMINAL_STATES:
+        return
+    if job.screen is not None:
+        screening.finalize(s, job)
         return
     not_done = s.scalar(
         select(func.count()).where(JobChunk.job_id == job.id, JobChunk.state != ChunkState.done)

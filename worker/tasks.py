@@ -25,10 +25,10 @@ from app.core.db import reset_engine, session_scope
 from app.core.scheduling import schedule_chunks
 from app.core.task_queue import SAMPLE_CHUNK_TASK, get_task_queue
 from app.tables import ChunkState
-from worker import model_cache, store
+from worker import model_cache, phase_store, store
 from worker.celery_app import celery_app
 from worker.periodic import PeriodicThread
-from worker.properties import predict_properties
+from worker.postprocess import postprocess
 from worker.records import structure_record
 
 log = logging.getLogger(__name__)
@@ -153,11 +153,21 @@ def _sample_and_commit(claim: store.ClaimedChunk, settings: Any) -> str:
 
     if len(crystals) != claim.size:
         raise RuntimeError(f"model returned {len(crystals)} structures for a chunk of {claim.size}")
-    # Predicted properties are computed here, in the worker, so every structure lands with them in the
-    # same transaction. predict_properties never raises: a crystal it cannot handle gets nulls.
-    started = time.perf_counter()
-    properties = predict_properties([c.structure for c in crystals])
-    property_seconds = time.perf_counter() - started
+    # Second phase, in the worker so every structure lands complete in one transaction: relaxation,
+    # symmetry, predicted properties (of the relaxed crystal), descriptor predictor, screen checks.
+    # postprocess never raises for a crystal: what cannot be computed becomes nulls and a reason.
+    relax, screen = phase_store.job_options(claim.job_id)
+    relax_gate = Throttled(settings.progress_interval)
+
+    def relax_progress(fraction: float) -> None:
+        if relax_gate.due() or fraction >= 1.0:
+            try:
+                phase_store.relax_progress(claim.job_id, claim.chunk_index, claim.token, fraction)
+            except OperationalError:
+                log.warning("progress write failed; continuing")
+
+    properties, phase_seconds = postprocess(crystals, relax=relax, screen=screen, progress=relax_progress)
+    property_seconds = sum(phase_seconds.values())
     records = [
         structure_record(
             crystal,
@@ -174,13 +184,14 @@ def _sample_and_commit(claim: store.ClaimedChunk, settings: Any) -> str:
     ]
     outcome = store.commit_chunk(claim, records, sampling_seconds)
     log.info(
-        "chunk %s/%d: %s (%d structures, %.2f s sampling, %.2f s property prediction)",
+        "chunk %s/%d: %s (%d structures, %.2f s sampling, %.2f s post-processing: %s)",
         claim.job_id,
         claim.chunk_index,
         outcome,
         len(records),
         sampling_seconds,
         property_seconds,
+        ", ".join(f"{k} {v:.2f} s" for k, v in phase_seconds.items()),
     )
     return outcome
 
@@ -208,6 +219,10 @@ def _init_process(**_: Any) -> None:
     and warm the model cache (then the property predictor) in the background so the first chunk does
     not pay for loading."""
     reset_engine()
+    # CHGNet/ASE/GPAW children: one BLAS thread per process (the launchers set it too, for libraries
+    # loaded before the fork); set here, in the process entry point, never in library code.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     settings = get_settings()
     if settings.torch_threads:
         import torch
@@ -226,6 +241,13 @@ def _preload() -> None:
         from worker.properties import get_evaluator
 
         get_evaluator()  # never raises; logs when the evaluation package is unavailable
+    if get_settings().predict_descriptors:
+        try:
+            from models.data.descriptors.predictor.predict import load_model
+
+            load_model()
+        except Exception:
+            log.exception("descriptor predictor preload failed; structures get null predicted descriptors")
 
 
 @worker_ready.connect

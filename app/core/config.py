@@ -71,6 +71,33 @@ class Settings(BaseSettings):
         "when false, the values stay null and the API says why.",
     )
 
+    # --- relaxation, descriptors, screening, DFT verification (issue 17) -------------------------
+    relax_structures: bool = Field(
+        True,
+        description="CHGNet-relax every generated crystal in the worker (FIRE, cell and positions) unless the job "
+        'says "relax": false; properties, space group and screen then describe the relaxed crystal.',
+    )
+    relax_fmax: float = Field(0.1, gt=0, description="Relaxation stops below this max force, eV/Å.")
+    relax_max_steps: int = Field(
+        300, ge=1, description="FIRE step cap per crystal; a relaxation that hits it is stored as not converged."
+    )
+    predict_descriptors: bool = Field(
+        True,
+        description="Run the descriptor predictor on the relaxed cell (charges, DOS) and on the generated cell "
+        "(self-consistency score). Needs torch and the shipped predictor weights, i.e. the worker.",
+    )
+    screen_budget_factor: int = Field(
+        10, ge=1, description="Default max_generated of a screened job: this many times num_samples."
+    )
+    dft_queue: str = Field("dft", description="Celery queue of DFT verifications (its own worker, concurrency 1).")
+    dft_max_seconds: float = Field(1800.0, gt=0, description="Wall-time cap of one DFT verification, s.")
+    dft_memory_gb: float = Field(8.0, gt=0, description="Address-space cap of the GPAW child process, GB.")
+    dft_settings: dict[str, float | int | str] = Field(
+        default_factory=dict,
+        description="Overrides of the GPAW path's DFTSettings for verifications (JSON, e.g. tests use "
+        '{"kpt_length": 3, "h": 0.3}); empty: the corpus labelling settings.',
+    )
+
     # --- worker robustness --------------------------------------------------------------------
     celery_queue: str = Field("sampling", description="Queue the sampling tasks go to ('gpu' in production).")
     visibility_timeout: int = Field(

@@ -26,6 +26,8 @@ from app.core.config import get_settings
 
 # The registered name of the sampling task (worker/tasks.py registers it under this name).
 SAMPLE_CHUNK_TASK = "worker.tasks.sample_chunk"
+# DFT verification of one structure (worker/dft_tasks.py), on its own queue (DFT_QUEUE).
+VERIFY_TASK = "worker.dft_tasks.verify_structure"
 
 
 def make_celery(broker_url: str | None = None, include: Sequence[str] = ()) -> Celery:
@@ -38,7 +40,10 @@ def make_celery(broker_url: str | None = None, include: Sequence[str] = ()) -> C
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         task_default_queue=settings.celery_queue,
-        task_routes={SAMPLE_CHUNK_TASK: {"queue": settings.celery_queue}},
+        task_routes={
+            SAMPLE_CHUNK_TASK: {"queue": settings.celery_queue},
+            VERIFY_TASK: {"queue": settings.dft_queue},
+        },
         task_serializer="json",
         accept_content=["json"],
         broker_transport_options={"visibility_timeout": settings.visibility_timeout},
@@ -63,6 +68,10 @@ class TaskQueue:
         self.celery.send_task(
             SAMPLE_CHUNK_TASK, args=[str(job_id), int(chunk_index)], queue=queue or self.queue
         )
+
+    def enqueue_verification(self, verification_id: uuid.UUID | str) -> None:
+        """A DFT verification goes to the DFT queue; only its id travels through Redis."""
+        self.celery.send_task(VERIFY_TASK, args=[str(verification_id)], queue=get_settings().dft_queue)
 
     def check_broker(self, timeout: float) -> None:
         """Raises when the broker cannot be reached within ``timeout`` seconds."""

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from app.core.config import get_settings
 from app.core.generation import GenerationParams
 from app.schemas.bounds import ELEMENTS_HINT, unsupported_elements
+from app.schemas.screen import PhasesOut, Screen, ScreenOut, ValueRange, screen_spec
 from app.tables import JobState
 
 _settings = get_settings()
@@ -26,16 +27,31 @@ class Target(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
-    band_gap: float | None = Field(
-        None, ge=BAND_GAP_RANGE[0], le=BAND_GAP_RANGE[1], description="Target band gap in eV.", examples=[2.5]
-    )
-    formation_energy_per_atom: float | None = Field(
+    band_gap: float | ValueRange | None = Field(
         None,
-        ge=FORMATION_ENERGY_RANGE[0],
-        le=FORMATION_ENERGY_RANGE[1],
-        description="Target formation energy in eV/atom.",
+        description="Target band gap in eV (0-10), or a range {\"min\", \"max\"}: guidance aims at its "
+        "midpoint and the job screens for crystals inside it.",
+        examples=[2.5],
+    )
+    formation_energy_per_atom: float | ValueRange | None = Field(
+        None,
+        description="Target formation energy in eV/atom (-6..2), or a range {\"min\", \"max\"}.",
         examples=[-1.5],
     )
+
+    @model_validator(mode="after")
+    def _in_bounds(self) -> Target:
+        for name, (lo, hi) in (("band_gap", BAND_GAP_RANGE), ("formation_energy_per_atom", FORMATION_ENERGY_RANGE)):
+            value = getattr(self, name)
+            ends = [] if value is None else [value.min, value.max] if isinstance(value, ValueRange) else [value]
+            for v in ends:
+                if not lo <= v <= hi:
+                    raise ValueError(f"target {name} {v} is outside {lo}..{hi}")
+        return self
+
+    @staticmethod
+    def guidance(value: float | ValueRange | None) -> float | None:
+        return value.midpoint if isinstance(value, ValueRange) else value
 
 
 class NumAtoms(BaseModel):
@@ -78,7 +94,9 @@ class JobCreate(BaseModel):
         description="Property targets (band_gap eV, formation_energy_per_atom eV/atom).",
     )
     num_samples: int = Field(
-        ge=1, le=_settings.max_num_samples, description="Number of crystals to generate."
+        ge=1,
+        le=_settings.max_num_samples,
+        description="Number of crystals to generate; with a screen, the number of passing crystals wanted.",
     )
     guidance_scale: float = Field(
         2.0,
@@ -110,6 +128,24 @@ class JobCreate(BaseModel):
         description="Elements (Z = 1..100) every generated crystal must contain.",
     )
 
+    relax: bool = Field(
+        True,
+        description="CHGNet-relax every crystal (FIRE, cell and positions) before its properties, space group "
+        "and screen are computed; the generated structure is kept too.",
+    )
+    screen: Screen | None = Field(
+        None,
+        description="Ask for num_samples crystals that pass this screen; the worker samples chunks until "
+        "enough pass or max_generated crystals were generated. A range target implies within_target.",
+    )
+    max_generated: int | None = Field(
+        None,
+        ge=1,
+        le=_settings.max_num_samples,
+        description="Budget of a screened job: most crystals to generate (default "
+        f"{_settings.screen_budget_factor} x num_samples, at most {_settings.max_num_samples}).",
+    )
+
     _elements_allowed = field_validator("allowed_elements")(_check_elements)
     _elements_required = field_validator("required_elements")(_check_elements)
 
@@ -119,13 +155,36 @@ class JobCreate(BaseModel):
             missing = set(self.required_elements) - set(self.allowed_elements)
             if missing:
                 raise ValueError(f"required_elements {sorted(missing)} are not in allowed_elements")
+        spec = self.screen_spec()  # raises for a within_target screen without a target
+        if spec is None and self.max_generated is not None:
+            raise ValueError("max_generated is the budget of a screened job: give a screen or a range target")
+        if spec is not None:
+            if self.max_generated is None:
+                budget = min(self.num_samples * _settings.screen_budget_factor, _settings.max_num_samples)
+                self.max_generated = max(budget, self.num_samples)
+            if self.max_generated < self.num_samples:
+                raise ValueError(
+                    f"max_generated ({self.max_generated}) must be at least num_samples ({self.num_samples})"
+                )
         return self
+
+    def screen_spec(self) -> dict | None:
+        return screen_spec(self.screen, self.target.band_gap, self.target.formation_energy_per_atom)
+
+    @property
+    def samples_to_generate(self) -> int:
+        """Crystals the job may sample: its budget when screened, else num_samples."""
+        return self.max_generated or self.num_samples
+
+    def job_columns(self) -> dict:
+        """The issue-17 columns of the ``jobs`` row."""
+        return {"relax": self.relax, "screen": self.screen_spec(), "max_generated": self.max_generated}
 
     def generation_params(self, model_name: str) -> GenerationParams:
         return GenerationParams(
             model_name=model_name,
-            band_gap=self.target.band_gap,
-            formation_energy_per_atom=self.target.formation_energy_per_atom,
+            band_gap=Target.guidance(self.target.band_gap),
+            formation_energy_per_atom=Target.guidance(self.target.formation_energy_per_atom),
             guidance_scale=self.guidance_scale,
             steps=self.steps,
             num_atoms=None if self.num_atoms is None else (self.num_atoms.min, self.num_atoms.max),
@@ -172,6 +231,9 @@ class JobOut(BaseModel):
     required_elements: list[str] | None = None
     timings: TimingsOut
     error: str | None = None
+    relax: bool | None = Field(None, description="Crystals are CHGNet-relaxed (null: job from before relaxation).")
+    phases: PhasesOut | None = None
+    screen: ScreenOut | None = Field(None, description="Screened jobs only: spec, generated / passed counts.")
     links: dict[str, str]
 
     @staticmethod

@@ -26,11 +26,25 @@ SUMMARY_FIELDS = (
     "predicted",
     "validity",
     "charges",
+    "relaxed",
+    "consistency",
+    "screen",
     "created_at",
     "links",
 )
 
-_HULL = "eV/atom (unrelaxed CHGNet)"
+# sort= keys: column names of the list; "-" in front sorts descending. Nulls always come last.
+SORT_KEYS = {
+    "sample_index": "sample_index",
+    "band_gap": "band_gap_pred",
+    "formation_energy": "formation_energy_pred",
+    "e_above_hull": "e_above_hull_pred",
+    "consistency_charge_mae": "consistency_charge_mae",
+    "consistency_dos_cosine": "consistency_dos_cosine",
+    "relax_rmsd": "relax_rmsd",
+}
+
+_HULL = "eV/atom (CHGNet, relaxed crystal)"
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -67,6 +81,23 @@ class StructureQuery(BaseModel):
         None, max_length=400, description="Comma-separated elements that must all be present"
     )
     formula: str | None = Field(None, max_length=255, description="Reduced formula, e.g. NaCl")
+    passed: bool | None = Field(None, description="Screened jobs: crystals that passed (true) or not (false)")
+    relaxed_space_group: int | None = Field(
+        None, ge=1, le=230, description="Space group number of the relaxed crystal (spglib, symprec 0.1 Å)"
+    )
+    relax_converged: bool | None = Field(None, description="The CHGNet relaxation converged (true/false)")
+    consistency_charge_mae_max: float | None = Field(
+        None, ge=0, description="Self-consistency: generated vs predicted charges on the generated cell, MAE ≤, e"
+    )
+    consistency_dos_cosine_min: float | None = Field(
+        None, ge=-1, le=1, description="Self-consistency: mean per-site DOS cosine ≥ (generated vs predicted)"
+    )
+    sort: str | None = Field(
+        None,
+        max_length=64,
+        description=f"Order by one of {', '.join(SORT_KEYS)}; prefix '-' for descending (nulls last). "
+        "Default: sample_index.",
+    )
 
     @field_validator("fields")
     @classmethod
@@ -74,6 +105,13 @@ class StructureQuery(BaseModel):
         unknown = sorted(set(_split(value)) - set(SUMMARY_FIELDS))
         if unknown:
             raise ValueError(f"unknown field(s) {unknown}; allowed: {', '.join(SUMMARY_FIELDS)}")
+        return value
+
+    @field_validator("sort")
+    @classmethod
+    def _known_sort(cls, value: str | None) -> str | None:
+        if value is not None and value.removeprefix("-") not in SORT_KEYS:
+            raise ValueError(f"unknown sort key {value!r}; allowed: {', '.join(SORT_KEYS)} (prefix '-' to reverse)")
         return value
 
     @field_validator("elements")

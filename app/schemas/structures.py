@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app.schemas.relaxed import ConsistencyOut, RelaxedDetailOut, RelaxedOut, ScreenResultOut
+
 
 class LatticeOut(BaseModel):
     matrix: list[list[float]] = Field(description="Lattice vectors as rows, Å.")
@@ -33,13 +35,15 @@ METHOD_BAND_GAP = (
     "split: MAE 0.18 eV, metal/non-metal accuracy 0.93."
 )
 METHOD_FORMATION_ENERGY = (
-    "CHGNet 0.3.0 single-point energy of the generated structure as sampled (NOT relaxed) minus "
-    "elemental chemical potentials on the Materials Project scale."
+    "CHGNet 0.3.0 energy of the CHGNet-relaxed structure (of the structure as sampled when `basis` is "
+    "'generated': relaxation skipped or failed) minus elemental chemical potentials on the Materials "
+    "Project scale."
 )
 METHOD_E_ABOVE_HULL = (
     "Energy above the convex hull of the reference crystals (corpus + MPTS-52, CHGNet static energies), "
-    "from an unrelaxed CHGNet single-point energy: relaxation would lower it, so read it as an upper "
-    "estimate; the reference hull is incomplete, which biases it the other way."
+    "from the CHGNet energy of the relaxed structure (of the unrelaxed one when `basis` is 'generated', "
+    "then an upper estimate). The reference hull is incomplete: below it by more than 0.05 eV/atom is "
+    "flagged 'reference hull lacks this chemical system'."
 )
 METHOD_STRUCTURALLY_VALID = (
     "All interatomic distances (periodic images included) ≥ 0.5 Å and cell volume ≥ 0.1 Å³."
@@ -64,9 +68,17 @@ class PredictedOut(BaseModel):
         None, description=f"Predicted formation energy, eV/atom. {METHOD_FORMATION_ENERGY}"
     )
     e_above_hull: float | None = Field(
-        None, description=f"Predicted energy above hull, eV/atom (unrelaxed CHGNet). {METHOD_E_ABOVE_HULL}"
+        None, description=f"Predicted energy above hull, eV/atom. {METHOD_E_ABOVE_HULL}"
     )
     status: str | None = Field(None, description=STATUS_DESCRIPTION)
+    basis: str | None = Field(
+        None, description="Which structure the values describe: relaxed | generated (null: before relaxation)."
+    )
+    below_hull_flag: str | None = Field(
+        None,
+        description="Set when e_above_hull < -0.05 eV/atom: the reference hull lacks this chemical system (the "
+        "value is not evidence of an exceptionally stable crystal).",
+    )
 
 
 class ValidityOut(BaseModel):
@@ -127,6 +139,9 @@ class StructureSummary(BaseModel):
     charges: list[float | None] | None = Field(
         None, description="Per-site net Bader charge, e (site order of the structure)."
     )
+    relaxed: RelaxedOut | None = None
+    consistency: ConsistencyOut | None = None
+    screen: ScreenResultOut | None = None
     created_at: datetime | None = None
     links: dict[str, str] | None = None
 
@@ -143,8 +158,12 @@ class StructureDetail(BaseModel):
     validity: ValidityOut
     properties: PropertiesOut
     structure: dict[str, Any] = Field(
-        description="pymatgen Structure.as_dict(); each site's properties.charge is its Bader charge in e."
+        description="pymatgen Structure.as_dict() as generated; each site's properties.charge is its "
+        "generated Bader charge in e."
     )
+    relaxed: RelaxedDetailOut
+    consistency: ConsistencyOut
+    screen: ScreenResultOut
     provenance: ProvenanceOut
     links: dict[str, str]
 

@@ -19,6 +19,7 @@ from app.core.scheduling import ACTIVE_JOB_STATES as ACTIVE_STATES
 from app.core.scheduling import schedule_chunks
 from app.core.task_queue import TaskQueue
 from app.schemas.jobs import SEED_MAX, JobCreate, JobOut, TimingsOut
+from app.services.job_progress import job_progress, stored_target
 from app.tables import TERMINAL_STATES, ApiKey, ChunkState, Job, JobChunk, JobState, Structure
 
 
@@ -113,17 +114,18 @@ def create_job(
             return _replay(existing, fingerprint), False
     if quota is not None:
         try:
-            check_quota(session, quota, req.num_samples)
+            check_quota(session, quota, req.samples_to_generate)
         except QuotaExceeded:
             session.rollback()
             raise
 
     seed = req.seed if req.seed is not None else secrets.randbelow(SEED_MAX + 1)
-    plans = plan_chunks(req.num_samples, chunk_size, seed)
+    plans = plan_chunks(req.samples_to_generate, chunk_size, seed)
     job = Job(
         id=uuid.uuid4(),
         state=JobState.queued,
         **req.generation_params(model_name).job_columns(),
+        **req.job_columns(),
         num_samples=req.num_samples,
         seed=seed,
         chunk_size=chunk_size,
@@ -213,7 +215,7 @@ def _seconds(a: datetime | None, b: datetime | None) -> float | None:
 def job_out(session: Session, job: Job, base_url: str = "", *, just_created: bool = False) -> JobOut:
     """The API view of a job. ``just_created``: nothing can have been sampled yet, skip the counts."""
     if just_created:
-        sampled, chunks_done, num_structures = 0.0, 0, 0
+        sampled, relaxed, chunks_done, num_structures, passed = 0.0, 0.0, 0, 0, 0
     else:
         done_weight = case(
             (JobChunk.state == ChunkState.done, JobChunk.size), else_=JobChunk.size * JobChunk.progress
@@ -222,15 +224,27 @@ def job_out(session: Session, job: Job, base_url: str = "", *, just_created: boo
         structures = (
             select(func.count()).select_from(Structure).where(Structure.job_id == job.id).scalar_subquery()
         )
-        sampled, chunks_done, num_structures = session.execute(
+        relax_weight = case(
+            (JobChunk.state == ChunkState.done, JobChunk.size),
+            else_=JobChunk.size * func.coalesce(JobChunk.relax_progress, 0.0),
+        )
+        passed_q = (
+            select(func.count())
+            .select_from(Structure)
+            .where(Structure.job_id == job.id, Structure.screen_passed.is_(True))
+            .scalar_subquery()
+        )
+        sampled, relaxed, chunks_done, num_structures, passed = session.execute(
             select(
                 func.coalesce(func.sum(done_weight), 0.0),
+                func.coalesce(func.sum(relax_weight), 0.0),
                 func.count().filter(JobChunk.state == ChunkState.done),
                 structures,
+                passed_q,
             ).where(JobChunk.job_id == job.id)
         ).one()
-        num_structures = num_structures or 0
-    progress = 1.0 if job.state == JobState.succeeded else min(1.0, float(sampled) / job.num_samples)
+        num_structures, passed = num_structures or 0, passed or 0
+    phases, progress, screen = job_progress(job, float(sampled), float(relaxed), num_structures, passed)
     now = datetime.now(UTC)
     end = job.finished_at or (now if job.state == JobState.running else None)
     prefix = f"{base_url}/v1/jobs/{job.id}"
@@ -243,7 +257,7 @@ def job_out(session: Session, job: Job, base_url: str = "", *, just_created: boo
         num_chunks=job.num_chunks,
         chunks_done=chunks_done,
         chunk_size=job.chunk_size,
-        **JobOut.params_fields(GenerationParams.from_job(job)),
+        **{**JobOut.params_fields(GenerationParams.from_job(job)), "target": stored_target(job)},
         seed=job.seed,
         checkpoint_sha256=job.checkpoint_sha256,
         timings=TimingsOut(
@@ -256,6 +270,9 @@ def job_out(session: Session, job: Job, base_url: str = "", *, just_created: boo
             seconds_to_first_structure=_seconds(job.created_at, job.first_structure_at),
         ),
         error=job.error,
+        relax=job.relax,
+        phases=phases,
+        screen=screen,
         links={
             "self": prefix,
             "structures": f"{prefix}/structures",

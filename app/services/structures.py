@@ -8,7 +8,15 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from app.schemas.structure_query import SUMMARY_FIELDS, StructureQuery
+from app.schemas.relaxed import (
+    ANGLE_TOLERANCE,
+    BELOW_HULL_FLAG,
+    BELOW_HULL_LIMIT,
+    METHOD_CONSISTENCY,
+    METHOD_RELAXATION,
+    SYMPREC,
+)
+from app.schemas.structure_query import SORT_KEYS, SUMMARY_FIELDS, StructureQuery
 from app.schemas.structures import (
     METHOD_BAND_GAP,
     METHOD_E_ABOVE_HULL,
@@ -36,6 +44,9 @@ def summary(row: Structure, fields: Iterable[str] = SUMMARY_FIELDS) -> dict[str,
         "predicted": lambda: predicted(row),
         "validity": lambda: validity(row),
         "charges": lambda: row.charges,
+        "relaxed": lambda: relaxed(row),
+        "consistency": lambda: consistency(row),
+        "screen": lambda: screen(row),
         "created_at": lambda: row.created_at,
         "links": lambda: links(row),
     }
@@ -51,7 +62,52 @@ def predicted(row: Structure) -> dict[str, float | str | None]:
         "formation_energy_per_atom": row.formation_energy_pred,
         "e_above_hull": row.e_above_hull_pred,
         "status": row.properties_status,
+        "basis": row.properties_basis,
+        "below_hull_flag": below_hull_flag(row.e_above_hull_pred),
     }
+
+
+def below_hull_flag(e_above_hull: float | None) -> str | None:
+    return BELOW_HULL_FLAG if e_above_hull is not None and e_above_hull < BELOW_HULL_LIMIT else None
+
+
+def relaxed(row: Structure, detail: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "status": row.relax_status,
+        "error": row.relax_error,
+        "space_group": {
+            "symbol": row.relaxed_space_group_symbol,
+            "number": row.relaxed_space_group_number,
+            "symprec": SYMPREC,
+            "angle_tolerance": ANGLE_TOLERANCE,
+        },
+        "rmsd": row.relax_rmsd,
+        "energy_per_atom": row.relaxed_energy_per_atom,
+        "converged": row.relax_converged,
+        "steps": row.relax_steps,
+        "seconds": row.relax_seconds,
+        "method": METHOD_RELAXATION,
+    }
+    if detail:
+        out |= {
+            "structure": row.relaxed_structure,
+            "predicted_charges": row.pred_charges_relaxed,
+            "predicted_dos": row.pred_dos_relaxed,
+            "descriptor_predictor_sha256": row.descriptor_predictor_sha256,
+        }
+    return out
+
+
+def consistency(row: Structure) -> dict[str, Any]:
+    return {
+        "charge_mae": row.consistency_charge_mae,
+        "dos_cosine": row.consistency_dos_cosine,
+        "method": METHOD_CONSISTENCY,
+    }
+
+
+def screen(row: Structure) -> dict[str, Any]:
+    return {"passed": row.screen_passed, "checks": row.screen_checks}
 
 
 def validity(row: Structure) -> dict[str, bool | None]:
@@ -116,7 +172,16 @@ def properties_meta(session: Session, job_id: Any, predict_setting: bool) -> dic
 
 def links(row: Structure) -> dict[str, str]:
     base = f"/v1/structures/{row.id}"
-    return {"self": base, "cif": f"{base}.cif", "dos": f"{base}/dos", "job": f"/v1/jobs/{row.job_id}"}
+    return {
+        "self": base,
+        "cif": f"{base}.cif",
+        "cif_relaxed": f"{base}.cif?relaxed=true",
+        "cif_symmetrized": f"{base}.cif?symmetrized=true",
+        "dos": f"{base}/dos",
+        "verify": f"{base}/verify",
+        "verification": f"{base}/verification",
+        "job": f"/v1/jobs/{row.job_id}",
+    }
 
 
 def provenance(row: Structure, job: Job) -> dict[str, Any]:
@@ -143,6 +208,8 @@ def apply_filters(query: Select, q: StructureQuery) -> Select:
         (S.formation_energy_pred, q.formation_energy_min, q.formation_energy_max),
         (S.e_above_hull_pred, q.e_above_hull_min, q.e_above_hull_max),
         (S.n_sites, q.n_sites_min, q.n_sites_max),
+        (S.consistency_charge_mae, None, q.consistency_charge_mae_max),
+        (S.consistency_dos_cosine, q.consistency_dos_cosine_min, None),
     ):
         if lo is not None:
             query = query.where(column >= lo)
@@ -158,8 +225,23 @@ def apply_filters(query: Select, q: StructureQuery) -> Select:
         query = query.where(S.structurally_valid.is_(q.structurally_valid))
     if q.smact_valid is not None:
         query = query.where(S.smact_valid.is_(q.smact_valid))
+    if q.passed is not None:
+        query = query.where(S.screen_passed.is_(q.passed))
+    if q.relaxed_space_group is not None:
+        query = query.where(S.relaxed_space_group_number == q.relaxed_space_group)
+    if q.relax_converged is not None:
+        query = query.where(S.relax_converged.is_(q.relax_converged))
     if q.valid is True:
         query = query.where(S.structurally_valid.is_(True), S.smact_valid.is_(True))
     elif q.valid is False:  # known to fail at least one check
         query = query.where((S.structurally_valid.is_(False)) | (S.smact_valid.is_(False)))
     return query
+
+
+def order_by(q: StructureQuery) -> list[Any]:
+    """ORDER BY of the list: the sort key (nulls last), then sample_index for a stable order."""
+    if not q.sort:
+        return [Structure.sample_index]
+    column = getattr(Structure, SORT_KEYS[q.sort.removeprefix("-")])
+    first = column.desc() if q.sort.startswith("-") else column.asc()
+    return [first.nulls_last(), Structure.sample_index]

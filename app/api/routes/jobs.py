@@ -20,7 +20,7 @@ from app.schemas.structures import StructureSummary
 from app.services import jobs as job_service
 from app.services.archive import build_archive
 from app.services.model_registry import available_models
-from app.services.structures import apply_filters, properties_meta, summary
+from app.services.structures import apply_filters, order_by, properties_meta, summary
 from app.tables import Job, JobState, Structure
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def list_structures(
     limit, offset = query.limit, query.offset
     base = apply_filters(select(Structure).where(Structure.job_id == job.id), query)
     total = session.scalar(select(func.count()).select_from(base.subquery()))
-    rows = session.scalars(base.order_by(Structure.sample_index).limit(limit).offset(offset)).all()
+    rows = session.scalars(base.order_by(*order_by(query)).limit(limit).offset(offset)).all()
     data = [StructureSummary(**summary(r, query.selected_fields)) for r in rows]
     next_offset = offset + limit if offset + limit < (total or 0) else None
     return {

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import PlainTextResponse
 
 from app.api.auth import require_caller
@@ -12,7 +12,17 @@ from app.api.deps import SessionDep
 from app.api.resources import StructureDep
 from app.schemas.envelope import Envelope, ok
 from app.schemas.structures import DosOut, StructureDetail
-from app.services.structures import STATUS_NOTES, links, predicted, properties, provenance, validity
+from app.services.structures import (
+    STATUS_NOTES,
+    consistency,
+    links,
+    predicted,
+    properties,
+    provenance,
+    relaxed,
+    screen,
+    validity,
+)
 from app.tables import Job
 
 router = APIRouter(prefix="/v1/structures", tags=["structures"], dependencies=[Depends(require_caller)])
@@ -22,15 +32,32 @@ router = APIRouter(prefix="/v1/structures", tags=["structures"], dependencies=[D
 @router.get(
     "/{structure_id}.cif",
     response_class=PlainTextResponse,
-    responses={200: {"content": {"chemical/x-cif": {}}}},
-    summary="P1 CIF with a per-site _atom_site_bader_charge column (e)",
+    responses={200: {"content": {"chemical/x-cif": {}}}, 404: {"description": "no such CIF for this structure"}},
+    summary="CIF: generated P1 with a Bader-charge column (e), or the relaxed one, P1 or symmetrized",
+    description="Default: the generated structure, P1, with a per-site `_atom_site_bader_charge` column. "
+    "`relaxed=true`: the CHGNet-relaxed structure, P1 (same site order). `symmetrized=true`: the relaxed "
+    "structure with the symmetry spglib finds at symprec 0.1 Å (asymmetric unit + symmetry operations).",
 )
-def get_structure_cif(structure: StructureDep) -> PlainTextResponse:
+def get_structure_cif(
+    structure: StructureDep,
+    symmetrized: Annotated[bool, Query(description="Relaxed structure, symmetrized (symprec 0.1 Å).")] = False,
+    relaxed_p1: Annotated[bool, Query(alias="relaxed", description="Relaxed structure, P1.")] = False,
+) -> PlainTextResponse:
+    if symmetrized or relaxed_p1:
+        text = structure.symmetrized_cif if symmetrized else structure.relaxed_cif
+        if text is None:
+            why = structure.relax_error or f"relaxation {structure.relax_status or 'did not run'}"
+            raise HTTPException(404, detail=f"structure {structure.id} has no {'symmetrized' if symmetrized else 'relaxed'} CIF: {why}")
+        kind = "symmetrized" if symmetrized else "relaxed"
+    else:
+        text, kind = structure.cif, "P1"
     return PlainTextResponse(
-        structure.cif,
+        text,
         media_type="chemical/x-cif",
         headers={
-            "Content-Disposition": f'attachment; filename="{structure.reduced_formula}_{structure.id}.cif"'
+            "Content-Disposition": f'attachment; filename="{structure.reduced_formula}_{structure.id}_{kind}.cif"'
+            if kind != "P1"
+            else f'attachment; filename="{structure.reduced_formula}_{structure.id}.cif"'
         },
     )
 
@@ -82,6 +109,9 @@ def get_structure(structure: StructureDep, session: SessionDep) -> dict[str, Any
         validity=validity(structure),
         properties=properties(structure),
         structure=structure.structure,
+        relaxed=relaxed(structure, detail=True),
+        consistency=consistency(structure),
+        screen=screen(structure),
         provenance=provenance(structure, job),
         links=links(structure),
     )
