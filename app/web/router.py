@@ -61,6 +61,7 @@ def capabilities(app: FastAPI) -> dict[str, Any]:
         "form_fields": list(FORM_FIELDS),
         "verify": "/v1/structures/{structure_id}/verify" in paths,
         "verification": "/v1/structures/{structure_id}/verification" in paths,
+        "verification_cancel": "/v1/structures/{structure_id}/verification/cancel" in paths,
         "symmetrized_cif": "symmetrized" in cif_params,
         "job_events": events[0] if events else None,
     }

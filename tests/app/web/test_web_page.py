@@ -41,7 +41,13 @@ def test_design_watch_inspect_in_a_browser(api_url, worker, api_key, http, brows
     # Design. The model list comes from /v1/models; an inconsistent request is refused with the API's message.
     page.goto(f"{api_url}/web/#/design")
     expect(page.locator("#model option")).to_have_count(len(http.get("/v1/models").json()["data"]))
-    expect(page.locator("#no-extra-options")).to_be_visible()  # this API has no relax/screen options
+    # Options the design form has no own control for (relax, screen, budget…) come from the API's schema.
+    caps = http.get("/web/capabilities.json").json()
+    extras = [p for p in caps["job_schema"]["properties"] if p not in caps["form_fields"]]
+    for name in extras:
+        expect(page.locator(f"#extra-options [name^='{name}']").first).to_be_attached()
+    if not extras:
+        expect(page.locator("#no-extra-options")).to_be_visible()
     page.select_option("#band_gap-mode", "value")
     page.fill("#band_gap-value", "2.5")
     page.fill("#num_samples", "3")
@@ -128,9 +134,23 @@ def test_design_watch_inspect_in_a_browser(api_url, worker, api_key, http, brows
     page.select_option("#dos-site", "")
     page.screenshot(path=screenshots / "web-structure.png", full_page=True)
 
+    if caps["verify"]:  # DFT verification (issue 17): request it from the page, see it queued, cancel it
+        expect(page.locator("#verification")).to_contain_text("Not verified yet")
+        page.click("#verify")
+        expect(page.locator("#verification-state")).to_have_text(re.compile("queued|running"))
+        page.click("#cancel-verification")
+        expect(page.locator("#verification-state")).to_have_text("cancelled")
+    if detail.get("relaxed", {}).get("structure"):  # the relaxed cell, with the predictor's charges
+        page.select_option("#cell-choice", "relaxed")
+        expect(page.locator("#viewer")).to_have_attribute("aria-label", re.compile("relaxed"))
+        page.wait_for_timeout(300)
+        assert pixel_stats(page.locator("#viewer canvas").screenshot())[0] > 0.01
+        page.select_option("#cell-choice", "generated")
+        expect(page.locator("#relaxation")).to_contain_text("RMSD")
+
     # A download carries the key and gets the CIF with the charge column.
     with page.expect_download() as info:
-        page.click("#downloads button:has-text('CIF')")
+        page.click("#downloads button:has-text('CIF (P1, with charges)')")
     cif = open(info.value.path()).read()
     assert "_atom_site_bader_charge" in cif and info.value.suggested_filename.endswith(".cif")
     assert page_errors == []

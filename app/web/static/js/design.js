@@ -46,7 +46,7 @@ function targetRow(name, label, unit, schema) {
     { class: "field target" },
     h("label", { for: `${name}-mode` }, `${label} (${unit})`),
     h("span", { class: "inline" }, mode, value, lo, hi),
-    h("small", { class: "help" }, range ? `${hint}; a range is screened as well as guided` : hint),
+    h("small", { class: "help" }, prop.description || hint), // the API's own words where it has them
   );
   const read = () => {
     if (mode.value === "value") return readNumber(value);

@@ -7,16 +7,42 @@ import { flag, fmt, h, pause, progressBar, TERMINAL, targetText } from "./util.j
 import { cancelJob } from "./watch.js";
 
 const PAGE = 200;
-const COLUMNS = [
+// The relaxed crystal's space group where the API relaxes (issue 17), else the generated one's.
+const spaceGroup = (s) => (s.relaxed?.space_group?.number ? s.relaxed.space_group : s.space_group) || {};
+const BASE_COLUMNS = [
   ["sample_index", "#", (s) => s.sample_index],
   ["formula", "Formula", (s) => s.reduced_formula || s.formula],
-  ["space_group", "Space group", (s) => s.space_group?.number ?? null],
+  ["space_group", "Space group", (s) => spaceGroup(s).number ?? null],
   ["n_sites", "Sites", (s) => s.n_sites],
   ["band_gap", "Gap (eV)", (s) => s.predicted?.band_gap ?? null],
   ["formation_energy", "E_form (eV/atom)", (s) => s.predicted?.formation_energy_per_atom ?? null],
   ["e_above_hull", "E_hull (eV/atom)", (s) => s.predicted?.e_above_hull ?? null],
   ["valid", "Valid", (s) => s.validity?.valid ?? null],
 ];
+// Columns for blocks only newer APIs send; shown when some row has a value.
+const OPTIONAL_COLUMNS = [
+  ["charge_mae", "Charge MAE (e)", (s) => s.consistency?.charge_mae ?? null, "self-consistency: generated vs predictor charges"],
+  ["dos_cosine", "DOS cosine", (s) => s.consistency?.dos_cosine ?? null, "self-consistency: generated vs predictor DOS"],
+  ["passed", "Screen", (s) => s.screen?.passed ?? null, "passed the job's screen"],
+];
+
+function columnsFor(rows) {
+  return [...BASE_COLUMNS, ...OPTIONAL_COLUMNS.filter((c) => rows.some((r) => c[2](r) !== null))];
+}
+
+function cell(key, s, value) {
+  if (key === "formula") return h("td", {}, h("a", { href: `#/structures/${s.id}` }, value));
+  if (key === "space_group") {
+    const sg = spaceGroup(s);
+    const title = s.relaxed?.space_group?.number ? `relaxed; generated cell: ${s.space_group?.symbol ?? "?"}` : "generated cell";
+    return h("td", { title }, sg.symbol ? `${sg.symbol} (${sg.number})` : "–");
+  }
+  if (key === "valid") return h("td", { title: `structurally valid: ${fmt(s.validity?.structurally_valid)}; SMACT: ${fmt(s.validity?.smact_valid)}` }, flag(value));
+  if (key === "passed") return h("td", {}, flag(value));
+  if (key === "e_above_hull" && s.predicted?.below_hull_flag) return h("td", { class: "num", title: s.predicted.below_hull_flag }, `${fmt(value, 3)} ⚠`);
+  const digits = key === "band_gap" ? 2 : 3;
+  return h("td", { class: "num" }, fmt(value, digits));
+}
 
 function jobCard(job) {
   return h(
@@ -33,6 +59,22 @@ function jobCard(job) {
     job.allowed_elements ? [h("dt", {}, "Allowed elements"), h("dd", {}, job.allowed_elements.join(" "))] : null,
     job.required_elements ? [h("dt", {}, "Required elements"), h("dd", {}, job.required_elements.join(" "))] : null,
     job.num_atoms ? [h("dt", {}, "Atoms per cell"), h("dd", {}, `${job.num_atoms.min}–${job.num_atoms.max}`)] : null,
+    job.relax !== undefined && job.relax !== null ? [h("dt", {}, "Relaxation"), h("dd", {}, job.relax ? "CHGNet relaxation of every crystal" : "off")] : null,
+    job.phases ? [h("dt", {}, "Phases"), h("dd", {}, `sampling ${Math.round(job.phases.sampling * 100)}%`, job.phases.relaxation !== null && job.phases.relaxation !== undefined ? `, relaxation ${Math.round(job.phases.relaxation * 100)}%` : "")] : null,
+    job.screen
+      ? [
+          h("dt", {}, "Screen"),
+          h(
+            "dd",
+            { id: "job-screen" },
+            `${job.screen.passed} passed of ${job.screen.generated} generated (budget ${job.screen.max_generated})`,
+            job.screen.pass_rate !== null ? `, pass rate ${(job.screen.pass_rate * 100).toFixed(0)}%` : "",
+            job.screen.stopped ? `; stopped: ${job.screen.stopped}` : "",
+            h("br"),
+            h("small", { class: "muted" }, JSON.stringify(job.screen.spec)),
+          ),
+        ]
+      : null,
   );
 }
 
@@ -54,6 +96,7 @@ function filterForm(onApply) {
   );
   const apply = (event) => {
     event.preventDefault();
+    clearMessages();
     const params = new URLSearchParams();
     for (const [k, v] of new FormData(form)) if (String(v).trim() !== "") params.set(k, String(v).trim());
     onApply(params);
@@ -66,7 +109,8 @@ function filterForm(onApply) {
 
 function structureTable(rows, sort, onSort) {
   const [key, dir] = sort;
-  const column = COLUMNS.find((c) => c[0] === key);
+  const columns = columnsFor(rows);
+  const column = columns.find((c) => c[0] === key) || columns[0];
   const sorted = [...rows].sort((a, b) => {
     const x = column[2](a);
     const y = column[2](b);
@@ -77,28 +121,15 @@ function structureTable(rows, sort, onSort) {
   const head = h(
     "tr",
     {},
-    COLUMNS.map(([k, label]) =>
+    columns.map(([k, label, , title]) =>
       h(
         "th",
-        { scope: "col", "aria-sort": k === key ? (dir > 0 ? "ascending" : "descending") : "none" },
+        { scope: "col", title, "aria-sort": k === key ? (dir > 0 ? "ascending" : "descending") : "none" },
         h("button", { type: "button", class: "sort", "data-sort": k, onclick: () => onSort(k) }, label, k === key ? (dir > 0 ? " ▲" : " ▼") : ""),
       ),
     ),
   );
-  const body = sorted.map((s) =>
-    h(
-      "tr",
-      { "data-structure": s.id },
-      h("td", { class: "num" }, s.sample_index),
-      h("td", {}, h("a", { href: `#/structures/${s.id}` }, s.reduced_formula || s.formula)),
-      h("td", {}, s.space_group?.symbol ? `${s.space_group.symbol} (${s.space_group.number})` : "–"),
-      h("td", { class: "num" }, s.n_sites),
-      h("td", { class: "num" }, fmt(s.predicted?.band_gap, 2)),
-      h("td", { class: "num" }, fmt(s.predicted?.formation_energy_per_atom, 3)),
-      h("td", { class: "num" }, fmt(s.predicted?.e_above_hull, 3)),
-      h("td", { title: `structurally valid: ${fmt(s.validity?.structurally_valid)}; SMACT: ${fmt(s.validity?.smact_valid)}` }, flag(s.validity?.valid)),
-    ),
-  );
+  const body = sorted.map((s) => h("tr", { "data-structure": s.id }, columns.map(([k, , get]) => cell(k, s, get(s)))));
   return h("table", { class: "data", id: "structures-table" }, h("thead", {}, head), h("tbody", {}, body));
 }
 
@@ -125,7 +156,6 @@ export async function inspectView(view, [jobId], signal) {
     const query = new URLSearchParams(params);
     query.set("limit", PAGE);
     query.set("offset", offset);
-    query.set("fields", "id,sample_index,formula,reduced_formula,n_sites,space_group,predicted,validity");
     try {
       const env = await api(`/v1/jobs/${jobId}/structures?${query}`, { signal });
       rows = env.data;

@@ -3,7 +3,8 @@
 
 import { api, download } from "./api.js";
 import { dosPlot, elementColors } from "./dosplot.js";
-import { capabilities, showError, showInfo } from "./ui.js";
+import { consistencySection, relaxationSection, verificationSection } from "./sections.js";
+import { capabilities, showError } from "./ui.js";
 import { fmt, h } from "./util.js";
 import { chargeColor, chargeScale, legend, renderCrystal, viewerControls } from "./viewer.js";
 
@@ -51,37 +52,6 @@ function siteTable(detail, charges, onSelect) {
   );
 }
 
-function verification(caps, id) {
-  if (!caps.verify && !caps.verification) return null;
-  const out = h("div", { id: "verification", "aria-live": "polite" });
-  const show = async () => {
-    try {
-      const env = await api(`/v1/structures/${id}/verification`);
-      out.replaceChildren(h("pre", {}, JSON.stringify(env.data, null, 2)));
-    } catch (err) {
-      out.replaceChildren(h("p", { class: "muted" }, err.status === 404 ? "not verified yet" : err.message));
-    }
-  };
-  const verify = async () => {
-    try {
-      await api(`/v1/structures/${id}/verify`, { method: "POST" });
-      showInfo("DFT verification requested; it runs on the server's DFT worker (minutes per crystal).");
-      if (caps.verification) show();
-    } catch (err) {
-      showError(err);
-    }
-  };
-  if (caps.verification) show();
-  return h(
-    "section",
-    {},
-    h("h3", {}, "DFT verification"),
-    caps.verify ? h("button", { type: "button", id: "verify", onclick: verify }, "Verify with DFT") : null,
-    caps.verification ? h("button", { type: "button", onclick: show }, "Refresh") : null,
-    out,
-  );
-}
-
 export async function structureView(view, [id], signal) {
   const [caps, env] = await Promise.all([capabilities(), api(`/v1/structures/${id}`, { signal })]);
   const detail = env.data;
@@ -110,6 +80,9 @@ export async function structureView(view, [id], signal) {
     "div",
     { class: "toolbar", id: "downloads" },
     h("button", { type: "button", onclick: () => download(`/v1/structures/${id}.cif`, `${detail.reduced_formula}.cif`).catch(showError) }, "CIF (P1, with charges)"),
+    detail.relaxed?.structure
+      ? h("button", { type: "button", onclick: () => download(`/v1/structures/${id}.cif?relaxed=true`, `${detail.reduced_formula}-relaxed.cif`).catch(showError) }, "Relaxed CIF (P1)")
+      : null,
     caps.symmetrized_cif
       ? h("button", { type: "button", onclick: () => download(`/v1/structures/${id}.cif?symmetrized=true`, `${detail.reduced_formula}-sym.cif`).catch(showError) }, "Symmetrized CIF")
       : null,
@@ -138,9 +111,37 @@ export async function structureView(view, [id], signal) {
     h("section", {}, h("h3", {}, "Sites"), siteTable(detail, charges, select)),
     propertiesTable(detail.properties),
     provenanceList(detail.provenance),
-    verification(caps, id) || "",
+    relaxationSection(detail.relaxed) || "",
+    consistencySection(detail.consistency, detail.screen) || "",
+    verificationSection(caps, id, signal) || "",
   );
-  crystal = renderCrystal(viewerBox, detail.structure, charges, select);
-  viewerBox.after(viewerControls(crystal));
+  // The generated charges belong to the generated cell; the relaxed cell is shown with the descriptor
+  // predictor's charges on it, as the API labels them.
+  const relaxedCell = detail.relaxed?.structure;
+  const cells = { generated: [detail.structure, charges] };
+  if (relaxedCell) cells.relaxed = [relaxedCell, detail.relaxed.predicted_charges || sites.map(() => null)];
+  let controls = null;
+  const show = (which) => {
+    const [structure, q] = cells[which];
+    const box = h("div", { id: "viewer", class: "viewer", "aria-label": `3D view of the ${which} unit cell` });
+    (crystal ? crystal.box : viewerBox).replaceWith(box);
+    crystal = renderCrystal(box, structure, q, select);
+    crystal.box = box;
+    const next = viewerControls(crystal);
+    if (controls) controls.replaceWith(next);
+    else box.after(next);
+    controls = next;
+  };
+  if (relaxedCell) {
+    const choice = h(
+      "select",
+      { id: "cell-choice", "aria-label": "which cell" },
+      h("option", { value: "generated" }, "generated cell, generated charges"),
+      h("option", { value: "relaxed" }, "relaxed cell, predictor charges"),
+    );
+    choice.addEventListener("change", () => show(choice.value));
+    viewerBox.before(h("div", { class: "toolbar" }, choice));
+  }
+  show("generated");
   select(null);
 }

@@ -10,8 +10,7 @@ const PAGE = 50;
 
 // Screened jobs (issue 17) report how many crystals passed; show the column only when the API does.
 function passedCount(job) {
-  for (const key of ["num_passed", "passed", "num_structures_passed"]) if (typeof job[key] === "number") return job[key];
-  return null;
+  return job.screen ? `${job.screen.passed} / ${job.screen.generated}` : null;
 }
 
 export async function cancelJob(job, after) {
@@ -53,7 +52,7 @@ export async function watchView(view, _params, signal) {
       "tr",
       {},
       ["Submitted", "Job", "Target", "Model", "State", "Progress", "Generated"].map((t) => h("th", { scope: "col" }, t)),
-      withPassed ? h("th", { scope: "col" }, "Passed") : null,
+      withPassed ? h("th", { scope: "col", title: "screened jobs: passed / generated" }, "Passed") : null,
       h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")),
     );
     const rows = jobs.map((job) =>
