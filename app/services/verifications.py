@@ -35,13 +35,16 @@ def request(
     session: Session, queue: TaskQueue, settings: Settings, structure: Structure, owner: uuid.UUID | None, force: bool
 ) -> tuple[Verification, bool]:
     """(verification, created). One per structure unless ``force``: the latest queued, running or
-    succeeded one is returned as it is; a failed or cancelled one is retried by a new row. Commits;
-    raises if the broker is unreachable (nothing is kept then)."""
+    succeeded one is returned as it is (a queued one is sent again); a failed or cancelled one is
+    retried by a new row. Commits; raises if the broker is unreachable (nothing is kept then)."""
     # The structure row lock serialises concurrent requests for the same crystal.
     session.scalar(select(Structure.id).where(Structure.id == structure.id).with_for_update())
     existing = latest(session, structure.id)
     if existing is not None and existing.state in REUSABLE and not force:
         session.rollback()
+        if existing.state == "queued":
+            # Send again: covers a send lost after the row committed; a duplicate is skipped by the claim.
+            queue.enqueue_verification(existing.id)
         return existing, False
     verification = Verification(
         id=uuid.uuid4(),
@@ -53,13 +56,13 @@ def request(
         max_seconds=settings.dft_max_seconds,
     )
     session.add(verification)
-    session.flush()
+    session.commit()  # before the send: the worker must find the row when the message arrives
     try:
-        queue.enqueue_verification(verification.id)  # before commit: a failed send keeps nothing
+        queue.enqueue_verification(verification.id)
     except Exception:
-        session.rollback()
+        session.delete(verification)  # nothing is kept when the queue is unreachable
+        session.commit()
         raise
-    session.commit()
     return verification, True
 
 
