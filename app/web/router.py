@@ -14,6 +14,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.schemas import structure_query
+
 STATIC = Path(__file__).parent / "static"
 
 # Request-body fields the design form has its own controls for; any other top-level JobCreate field
@@ -55,6 +57,12 @@ def capabilities(app: FastAPI) -> dict[str, Any]:
     job_schema = _resolve(components.get("JobCreate", {}), components)
     cif = paths.get("/v1/structures/{structure_id}.cif", {}).get("get", {})
     cif_params = {p.get("name") for p in cif.get("parameters", [])}
+    listing = paths.get("/v1/jobs/{job_id}/structures", {}).get("get", {})
+    filters = {
+        p["name"]: {"schema": p.get("schema", {}), "description": p.get("description", "")}
+        for p in listing.get("parameters", [])
+        if p.get("in") == "query" and p["name"] not in ("limit", "offset", "fields", "sort")
+    }
     events = [p for p in paths if p.startswith("/v1/jobs/{job_id}/") and p.rsplit("/", 1)[-1] in ("events", "stream")]
     return {
         "job_schema": job_schema,
@@ -64,6 +72,9 @@ def capabilities(app: FastAPI) -> dict[str, Any]:
         "verification_cancel": "/v1/structures/{structure_id}/verification/cancel" in paths,
         "symmetrized_cif": "symmetrized" in cif_params,
         "job_events": events[0] if events else None,
+        "structure_filters": filters,
+        # Server-side sort keys of the structure list, where the API sorts (the page sorts all pages then).
+        "structure_sort_keys": list(getattr(structure_query, "SORT_KEYS", ())),
     }
 
 

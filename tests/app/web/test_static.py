@@ -55,6 +55,8 @@ def test_capabilities_reflect_this_servers_api(web):
     from app.schemas.jobs import Target as ApiTarget
 
     assert props["target"]["properties"]["band_gap"]["description"] == ApiTarget.model_fields["band_gap"].description
+    assert {"band_gap_min", "n_sites_min", "formula"} <= set(caps["structure_filters"])
+    assert "limit" not in caps["structure_filters"]
     for flag in ("verify", "verification", "symmetrized_cif"):
         assert isinstance(caps[flag], bool)
 

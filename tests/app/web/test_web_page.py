@@ -77,11 +77,15 @@ def test_design_watch_inspect_in_a_browser(api_url, worker, api_key, http, brows
 
     # Sorting by predicted gap, both ways (unknown values would sort last).
     gaps = lambda: [float(t) for t in _column(page, 5) if t != "–"]  # noqa: E731
+    # (the API may sort: wait for the redrawn heading before reading the column)
     page.click("button[data-sort=band_gap]")
+    expect(page.locator("th[aria-sort=ascending] button[data-sort=band_gap]")).to_be_visible()
     assert gaps() == sorted(gaps()) and len(gaps()) == 3
     page.click("button[data-sort=band_gap]")
-    assert gaps() == sorted(gaps(), reverse=True)
     expect(page.locator("th[aria-sort=descending] button[data-sort=band_gap]")).to_be_visible()
+    assert gaps() == sorted(gaps(), reverse=True)
+    where = "across all pages" if "band_gap" in caps["structure_sort_keys"] else "within this page"
+    expect(page.locator("#structures-status")).to_contain_text(f"sorted {where}")
     # Filtering goes to the API: a gap range that excludes everything, then an inverted one (API's 422).
     page.fill("#band_gap_min", str(max(gaps()) + 1))
     page.click("#filters button[type=submit]")
@@ -89,6 +93,13 @@ def test_design_watch_inspect_in_a_browser(api_url, worker, api_key, http, brows
     page.fill("#band_gap_max", "0")
     page.click("#filters button[type=submit]")
     expect(page.locator("#messages")).to_contain_text("422: band_gap_min")
+    page.click("#filters button[type=reset]")
+    expect(rows).to_have_count(3)
+    # The API's other filters (declared in its OpenAPI schema) sit under "More filters".
+    page.click("#filters summary")
+    page.fill("#f-n_sites_min", "99")
+    page.press("#f-n_sites_min", "Enter")
+    expect(rows).to_have_count(0)
     page.click("#filters button[type=reset]")
     expect(rows).to_have_count(3)
     page.screenshot(path=screenshots / "web-inspect.png", full_page=True)

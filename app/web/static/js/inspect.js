@@ -2,7 +2,8 @@
 // validity filters, so a bad range shows the API's message); sorting is done on the loaded page.
 
 import { api, download } from "./api.js";
-import { clearMessages, showError } from "./ui.js";
+import { nonNull } from "./schema_form.js";
+import { capabilities, clearMessages, showError } from "./ui.js";
 import { flag, fmt, h, pause, progressBar, TERMINAL, targetText } from "./util.js";
 import { cancelJob } from "./watch.js";
 
@@ -21,8 +22,8 @@ const BASE_COLUMNS = [
 ];
 // Columns for blocks only newer APIs send; shown when some row has a value.
 const OPTIONAL_COLUMNS = [
-  ["charge_mae", "Charge MAE (e)", (s) => s.consistency?.charge_mae ?? null, "self-consistency: generated vs predictor charges"],
-  ["dos_cosine", "DOS cosine", (s) => s.consistency?.dos_cosine ?? null, "self-consistency: generated vs predictor DOS"],
+  ["consistency_charge_mae", "Charge MAE (e)", (s) => s.consistency?.charge_mae ?? null, "self-consistency: generated vs predictor charges"],
+  ["consistency_dos_cosine", "DOS cosine", (s) => s.consistency?.dos_cosine ?? null, "self-consistency: generated vs predictor DOS"],
   ["passed", "Screen", (s) => s.screen?.passed ?? null, "passed the job's screen"],
 ];
 
@@ -78,7 +79,24 @@ function jobCard(job) {
   );
 }
 
-function filterForm(onApply) {
+const MAIN_FILTERS = ["band_gap_min", "band_gap_max", "formation_energy_max", "e_above_hull_max", "valid", "elements", "formula"];
+
+// The list's other query filters, as this server's API declares them (screen, relaxation, consistency…).
+function moreFilters(filters) {
+  const inputs = Object.entries(filters || {})
+    .filter(([name]) => !MAIN_FILTERS.includes(name))
+    .map(([name, { schema, description }]) => {
+      const type = nonNull(schema).type;
+      const control =
+        type === "boolean"
+          ? h("select", { id: `f-${name}`, name }, h("option", { value: "" }, "any"), h("option", { value: "true" }, "true"), h("option", { value: "false" }, "false"))
+          : h("input", { id: `f-${name}`, name, type: type === "string" ? "text" : "number", step: type === "integer" ? "1" : "any", class: "short" });
+      return h("label", { title: description || name }, name.replaceAll("_", " "), " ", control);
+    });
+  return inputs.length ? h("details", { class: "more-filters" }, h("summary", {}, "More filters"), h("div", { class: "filters" }, inputs)) : null;
+}
+
+function filterForm(caps, onApply) {
   const num = (id, label) => h("label", {}, label, " ", h("input", { id, name: id, type: "number", step: "any", class: "short" }));
   const valid = h("select", { id: "valid", name: "valid" }, h("option", { value: "" }, "any"), h("option", { value: "true" }, "valid"), h("option", { value: "false" }, "not valid"));
   const form = h(
@@ -93,6 +111,7 @@ function filterForm(onApply) {
     h("label", {}, "formula ", h("input", { id: "formula", name: "formula", type: "text", class: "short" })),
     h("button", { type: "submit" }, "Filter"),
     h("button", { type: "reset" }, "Clear"),
+    moreFilters(caps.structure_filters),
   );
   const apply = (event) => {
     event.preventDefault();
@@ -134,6 +153,8 @@ function structureTable(rows, sort, onSort) {
 }
 
 export async function inspectView(view, [jobId], signal) {
+  const caps = await capabilities();
+  const serverSorts = (key) => (caps.structure_sort_keys || []).includes(key);
   const card = h("div");
   const actions = h("div", { class: "toolbar" });
   const tableBox = h("div");
@@ -145,17 +166,25 @@ export async function inspectView(view, [jobId], signal) {
   let total = 0;
 
   const drawTable = () => {
-    tableBox.replaceChildren(structureTable(rows, sort, (k) => ((sort = [k, sort[0] === k ? -sort[1] : 1]), drawTable())));
+    const onSort = (k) => {
+      sort = [k, sort[0] === k ? -sort[1] : 1];
+      // Where the API sorts, sort all pages there; otherwise sort the page in hand.
+      if (serverSorts(k)) (offset = 0), load();
+      else drawTable();
+    };
+    tableBox.replaceChildren(structureTable(rows, sort, onSort));
     const pager = h("div", { class: "toolbar" });
     if (offset > 0) pager.append(h("button", { type: "button", onclick: () => ((offset -= PAGE), load()) }, "← previous"));
     if (offset + rows.length < total) pager.append(h("button", { type: "button", onclick: () => ((offset += PAGE), load()) }, "next →"));
     tableBox.append(pager);
-    status.textContent = total ? `${offset + 1}–${offset + rows.length} of ${total} crystals (sort by a column heading)` : "no crystals match";
+    const how = serverSorts(sort[0]) ? "sorted across all pages" : "sorted within this page";
+    status.textContent = total ? `${offset + 1}–${offset + rows.length} of ${total} crystals (${how}; sort by a column heading)` : "no crystals match";
   };
   const load = async () => {
     const query = new URLSearchParams(params);
     query.set("limit", PAGE);
     query.set("offset", offset);
+    if (serverSorts(sort[0])) query.set("sort", `${sort[1] < 0 ? "-" : ""}${sort[0]}`);
     try {
       const env = await api(`/v1/jobs/${jobId}/structures?${query}`, { signal });
       rows = env.data;
@@ -171,7 +200,7 @@ export async function inspectView(view, [jobId], signal) {
     card,
     actions,
     h("h3", {}, "Crystals"),
-    filterForm((p) => ((params = p), (offset = 0), load())),
+    filterForm(caps, (p) => ((params = p), (offset = 0), load())),
     status,
     tableBox,
   );
