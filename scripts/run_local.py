@@ -179,7 +179,10 @@ def run_all(args: argparse.Namespace) -> int:
         p.start()
     print(f"worker      pid {procs[0].pid}  (log {logs / 'worker.log'})", flush=True)
     print(f"DFT worker  pid {procs[2].pid}  (queue {settings.dft_queue}, log {logs / 'dft_worker.log'})", flush=True)
-    print(f"API         http://{settings.api_host}:{settings.api_port}  (docs at /docs)", flush=True)
+    print(
+        f"API         http://{settings.api_host}:{settings.api_port}  (docs at /docs; pid {procs[1].pid})",
+        flush=True,
+    )
 
     stopping = False
 
