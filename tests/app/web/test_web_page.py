@@ -143,7 +143,7 @@ def test_design_watch_inspect_in_a_browser(api_url, worker, api_key, http, brows
     page.select_option("#dos-site", "0")
     expect(page.locator("#dos-plot polyline[data-site='0']").first).to_have_attribute("stroke-width", "2.5")
     page.select_option("#dos-site", "")
-    page.screenshot(path=screenshots / "web-structure.png", full_page=True)
+    page.screenshot(path=screenshots / "web-structure.png")  # the first screen: 3D view and DOS
 
     if caps["verify"]:  # DFT verification (issue 17): request it from the page, see it queued, cancel it
         expect(page.locator("#verification")).to_contain_text("Not verified yet")
