@@ -48,6 +48,11 @@ def test_design_watch_inspect_in_a_browser(api_url, worker, api_key, http, brows
         expect(page.locator(f"#extra-options [name^='{name}']").first).to_be_attached()
     if not extras:
         expect(page.locator("#no-extra-options")).to_be_visible()
+    if page.locator("#formation_energy_per_atom-mode option[value=range]").count():  # range targets
+        page.select_option("#formation_energy_per_atom-mode", "range")
+        expect(page.locator("#formation_energy_per_atom-min")).to_be_visible()
+        page.select_option("#formation_energy_per_atom-mode", "none")
+        expect(page.locator("#formation_energy_per_atom-min")).to_be_hidden()
     page.select_option("#band_gap-mode", "value")
     page.fill("#band_gap-value", "2.5")
     page.fill("#num_samples", "3")
@@ -104,12 +109,32 @@ def test_design_watch_inspect_in_a_browser(api_url, worker, api_key, http, brows
     expect(rows).to_have_count(3)
     page.screenshot(path=screenshots / "web-inspect.png", full_page=True)
 
+    screened = None
+    if "screen" in extras:  # a screened job through the schema-rendered controls (every crystal passes)
+        page.click("nav >> text=Design")
+        page.fill("#num_samples", "2")
+        page.fill("#seed", "5")
+        page.select_option("[name='screen.valid']", "false")
+        page.fill("[name='max_generated']", "4")
+        page.click("text=Generate crystals")
+        page.wait_for_url(re.compile(rf"#/jobs/{UUID}$"))
+        screened = page.url.rsplit("/", 1)[-1]
+        expect(page.locator("#job-state")).to_have_text("succeeded", timeout=120_000)
+        done = http.get(f"/v1/jobs/{screened}").json()["data"]
+        assert done["screen"]["spec"]["valid"] is False and done["screen"]["max_generated"] == 4
+        assert done["screen"]["passed"] >= 2, done["screen"]
+        expect(page.locator("#job-screen")).to_contain_text(f"{done['screen']['passed']} passed of {done['screen']['generated']} generated")
+        expect(page.locator("#structures-table thead")).to_contain_text("Screen")
+
     # Watch: a second, slow job is listed with live progress and cancelled from the page.
     slow = submit(http, {"num_samples": 8, "seed": 3, "steps": 2000})
     page.click("nav >> text=Watch jobs")
     expect(page.locator(f"tr[data-job='{job_id}'] .state")).to_have_text("succeeded")
     slow_row = page.locator(f"tr[data-job='{slow['id']}']")
     expect(slow_row.locator(".state")).to_have_text(re.compile("queued|running"))
+    if screened:  # generated / passed counts of the screened job
+        done = http.get(f"/v1/jobs/{screened}").json()["data"]["screen"]
+        expect(page.locator(f"tr[data-job='{screened}']")).to_contain_text(f"{done['passed']} / {done['generated']}")
     page.screenshot(path=screenshots / "web-watch.png", full_page=True)
     slow_row.locator("button", has_text="Cancel").click()
     expect(slow_row.locator(".state")).to_have_text("cancelled", timeout=20_000)
