@@ -134,7 +134,9 @@ def test_design_watch_inspect_in_a_browser(api_url, worker, api_key, http, brows
     expect(slow_row.locator(".state")).to_have_text(re.compile("queued|running"))
     if screened:  # generated / passed counts of the screened job
         done = http.get(f"/v1/jobs/{screened}").json()["data"]["screen"]
-        expect(page.locator(f"tr[data-job='{screened}']")).to_contain_text(f"{done['passed']} / {done['generated']}")
+        row = page.locator(f"tr[data-job='{screened}']")
+        expect(row).to_contain_text(f"{done['generated']} (budget 4)")
+        expect(row).to_contain_text(f"{done['passed']} (wanted 2)")
     page.screenshot(path=screenshots / "web-watch.png", full_page=True)
     slow_row.locator("button", has_text="Cancel").click()
     expect(slow_row.locator(".state")).to_have_text("cancelled", timeout=20_000)

@@ -52,7 +52,8 @@ function jobCard(job) {
     h("dt", {}, "State"),
     h("dd", {}, h("span", { class: `state ${job.state}`, id: "job-state" }, job.state), job.error ? h("span", { class: "bad" }, ` — ${job.error}`) : null),
     h("dt", {}, "Progress"),
-    h("dd", {}, progressBar(job), ` · ${job.num_structures} of ${job.num_samples} crystals stored`),
+    // A screened job's num_samples counts passing crystals, not stored ones (see Screen below).
+    h("dd", {}, progressBar(job), job.screen ? ` · ${job.num_structures} crystals stored` : ` · ${job.num_structures} of ${job.num_samples} crystals stored`),
     h("dt", {}, "Target"),
     h("dd", {}, targetText(job.target)),
     h("dt", {}, "Model"),

@@ -76,6 +76,8 @@ export async function structureView(view, [id], signal) {
   siteSelect.addEventListener("change", () => select(siteSelect.value === "" ? null : Number(siteSelect.value)));
 
   const sg = detail.space_group;
+  const rsg = detail.relaxed?.space_group;
+  const relaxedSg = rsg?.number ? ` · relaxed: ${rsg.symbol} (${rsg.number})` : "";
   const downloads = h(
     "div",
     { class: "toolbar", id: "downloads" },
@@ -92,7 +94,7 @@ export async function structureView(view, [id], signal) {
   const colors = dos ? elementColors(dos.sites) : {};
   view.append(
     h("p", {}, h("a", { href: `#/jobs/${detail.job_id}` }, "← job ", detail.job_id.slice(0, 8))),
-    h("h2", {}, detail.reduced_formula, h("small", {}, ` ${detail.formula} · ${sg.symbol ?? "?"} (${sg.number ?? "?"}) · ${detail.n_sites} sites · sample ${detail.sample_index}`)),
+    h("h2", {}, detail.reduced_formula, h("small", {}, ` ${detail.formula} · generated: ${sg.symbol ?? "?"} (${sg.number ?? "?"})${relaxedSg} · ${detail.n_sites} sites · sample ${detail.sample_index}`)),
     downloads,
     h(
       "div",

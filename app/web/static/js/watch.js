@@ -10,7 +10,12 @@ const PAGE = 50;
 
 // Screened jobs (issue 17) report how many crystals passed; show the column only when the API does.
 function passedCount(job) {
-  return job.screen ? `${job.screen.passed} / ${job.screen.generated}` : null;
+  return job.screen ? `${job.screen.passed} (wanted ${job.num_samples})` : null;
+}
+
+// A screened job generates up to its budget; num_samples is the number of passing crystals wanted.
+function generatedCount(job) {
+  return job.screen ? `${job.screen.generated} (budget ${job.screen.max_generated})` : `${job.num_structures} / ${job.num_samples}`;
 }
 
 export async function cancelJob(job, after) {
@@ -52,7 +57,7 @@ export async function watchView(view, _params, signal) {
       "tr",
       {},
       ["Submitted", "Job", "Target", "Model", "State", "Progress", "Generated"].map((t) => h("th", { scope: "col" }, t)),
-      withPassed ? h("th", { scope: "col", title: "screened jobs: passed / generated" }, "Passed") : null,
+      withPassed ? h("th", { scope: "col", title: "screened jobs: crystals that passed the screen" }, "Passed") : null,
       h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")),
     );
     const rows = jobs.map((job) =>
@@ -65,7 +70,7 @@ export async function watchView(view, _params, signal) {
         h("td", {}, job.model),
         h("td", {}, h("span", { class: `state ${job.state}` }, job.state), job.error ? h("small", { class: "bad" }, ` ${job.error}`) : null),
         h("td", {}, progressBar(job)),
-        h("td", { class: "num" }, `${job.num_structures} / ${job.num_samples}`),
+        h("td", { class: "num" }, generatedCount(job)),
         withPassed ? h("td", { class: "num" }, fmt(passedCount(job))) : null,
         h(
           "td",
