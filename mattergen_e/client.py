@@ -267,6 +267,12 @@ class Client:
                 zf.extractall(out)
         return target
 
-    def verify(self, structure_id: str | uuid.UUID) -> dict[str, Any]:
-        """Ask the server for a DFT verification of one structure (POST /v1/structures/{id}/verify)."""
-        return self._data("POST", f"/v1/structures/{structure_id}/verify")
+    def verify(self, structure_id: str | uuid.UUID, force: bool = False) -> dict[str, Any]:
+        """Ask the server for a DFT verification of one structure (POST /v1/structures/{id}/verify);
+        returns the existing one unless ``force``."""
+        params = {"force": "true"} if force else None
+        return self._data("POST", f"/v1/structures/{structure_id}/verify", params=params)
+
+    def verification(self, structure_id: str | uuid.UUID) -> dict[str, Any]:
+        """The latest DFT verification of a structure: DFT gap, charges, DOS and the comparison."""
+        return self._data("GET", f"/v1/structures/{structure_id}/verification")

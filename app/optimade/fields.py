@@ -165,16 +165,18 @@ PROVIDER_FIELDS: tuple[Field, ...] = (
     Field(f"{P}steps", "integer", Structure.steps, nullable=False, description="Reverse-diffusion steps."),
     Field(f"{P}optimization_type", "string", literal("unrelaxed", Text), nullable=False,
           description="Which geometry is served: 'unrelaxed' is the crystal exactly as the model sampled "
-          "it (no relaxation geometry is stored by this service)."),
+          "it (the CHGNet-relaxed geometry is on the native /v1/structures/{id} and its CIFs)."),
     Field(f"{P}band_gap", "float", Structure.band_gap_pred, unit="eV",
           description="Predicted band gap in eV: independent LightGBM predictor trained on DFT (PBE) gaps of "
           "the training corpus, never used for guidance (test MAE 0.18 eV)."),
     Field(f"{P}formation_energy_per_atom", "float", Structure.formation_energy_pred, unit="eV/{atom}",
-          description="Predicted formation energy in eV per atom: CHGNet single-point energy of the unrelaxed "
-          "structure minus elemental chemical potentials on the Materials Project scale."),
+          description="Predicted formation energy in eV per atom: CHGNet energy of the CHGNet-relaxed structure "
+          "(of the unrelaxed one when relaxation was skipped or failed) minus elemental chemical potentials on "
+          "the Materials Project scale."),
     Field(f"{P}e_above_hull", "float", Structure.e_above_hull_pred, unit="eV/{atom}",
-          description="Predicted energy above the convex hull in eV per atom, from the unrelaxed CHGNet energy "
-          "against the reference hull (corpus + MPTS-52)."),
+          description="Predicted energy above the convex hull in eV per atom, from the CHGNet energy of the "
+          "relaxed structure (unrelaxed when relaxation was skipped or failed) against the reference hull "
+          "(corpus + MPTS-52)."),
     Field(f"{P}properties_status", "string", Structure.properties_status,
           description="How the predicted values were obtained: computed, partial, failed, disabled or "
           "unavailable (null: stored before predictions existed)."),

@@ -3,11 +3,20 @@ show up in the OpenAPI schema."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from app.core.config import get_settings
 from app.core.generation import GenerationParams
@@ -22,32 +31,58 @@ FORMATION_ENERGY_RANGE = (-6.0, 2.0)  # eV/atom
 SEED_MAX = 2**31 - 1
 
 
+def _target_value(lo: float, hi: float):
+    """A target is a number or a {min, max} range, each end within [lo, hi]. Checked before the union
+    is validated so that an error names the field and the bound, not every union member."""
+
+    def check(value: Any) -> float | ValueRange | None:
+        if value is None or isinstance(value, ValueRange):
+            return value
+        if isinstance(value, dict):
+            try:
+                value = ValueRange.model_validate(value)
+            except ValidationError as exc:
+                parts = [
+                    ((".".join(map(str, e["loc"])) + ": ") if e["loc"] else "") + e["msg"].removeprefix("Value error, ")
+                    for e in exc.errors()
+                ]
+                raise ValueError("range: " + "; ".join(parts)) from None
+            ends = [value.min, value.max]
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            value = float(value)
+            ends = [value]
+        else:
+            raise ValueError('Input should be a number or a range {"min": ..., "max": ...}')
+        for v in ends:
+            if not math.isfinite(v):
+                raise ValueError("Input should be a finite number")
+            if v < lo:
+                raise ValueError(f"Input should be greater than or equal to {lo:g}")
+            if v > hi:
+                raise ValueError(f"Input should be less than or equal to {hi:g}")
+        return value
+
+    return check
+
+
 class Target(BaseModel):
     """Property targets for classifier-free guidance. Omit both for unconditional sampling."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
-    band_gap: float | ValueRange | None = Field(
+    band_gap: Annotated[float | ValueRange | None, BeforeValidator(_target_value(*BAND_GAP_RANGE))] = Field(
         None,
         description="Target band gap in eV (0-10), or a range {\"min\", \"max\"}: guidance aims at its "
         "midpoint and the job screens for crystals inside it.",
         examples=[2.5],
     )
-    formation_energy_per_atom: float | ValueRange | None = Field(
+    formation_energy_per_atom: Annotated[
+        float | ValueRange | None, BeforeValidator(_target_value(*FORMATION_ENERGY_RANGE))
+    ] = Field(
         None,
         description="Target formation energy in eV/atom (-6..2), or a range {\"min\", \"max\"}.",
         examples=[-1.5],
     )
-
-    @model_validator(mode="after")
-    def _in_bounds(self) -> Target:
-        for name, (lo, hi) in (("band_gap", BAND_GAP_RANGE), ("formation_energy_per_atom", FORMATION_ENERGY_RANGE)):
-            value = getattr(self, name)
-            ends = [] if value is None else [value.min, value.max] if isinstance(value, ValueRange) else [value]
-            for v in ends:
-                if not lo <= v <= hi:
-                    raise ValueError(f"target {name} {v} is outside {lo}..{hi}")
-        return self
 
     @staticmethod
     def guidance(value: float | ValueRange | None) -> float | None:

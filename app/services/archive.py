@@ -1,4 +1,5 @@
-"""The zip archive of a job: one CIF per structure, one extxyz with every frame (per-atom
+"""The zip archive of a job: one CIF per structure (plus the relaxed crystal's P1 and symmetrized
+CIFs in ``cif_relaxed/`` and ``cif_symmetrized/``), one extxyz with every generated frame (per-atom
 ``bader_charge`` and ``dos``) and a manifest.
 
 Rows are read from PostgreSQL in batches and each frame is written into the zip as soon as it is
@@ -19,7 +20,7 @@ from pymatgen.core import Structure as PmgStructure
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.services.structures import predicted, validity
+from app.services.structures import consistency, predicted, relaxed, screen, validity
 from app.tables import Job, Structure
 from models.crystal_io import EXTXYZ_CHARGE_ARRAY, EXTXYZ_DOS_ARRAY, write_extxyz
 from models.data.descriptor_spec import CHARGE_UNIT, DOS_ENERGIES, DOS_SIGMA, DOS_UNIT
@@ -54,7 +55,10 @@ def _manifest(job: Job) -> dict[str, Any]:
         "units": {
             "predicted.band_gap": "eV",
             "predicted.formation_energy_per_atom": "eV/atom",
-            "predicted.e_above_hull": "eV/atom (unrelaxed CHGNet)",
+            "predicted.e_above_hull": "eV/atom (CHGNet; of the relaxed crystal when predicted.basis is 'relaxed')",
+            "relaxed.rmsd": "Å",
+            "relaxed.energy_per_atom": "eV/atom",
+            "consistency.charge_mae": "e",
             EXTXYZ_CHARGE_ARRAY: CHARGE_UNIT,
             EXTXYZ_DOS_ARRAY: DOS_UNIT,
             "dos_energies": "eV",
@@ -80,18 +84,25 @@ def build_archive(session: Session, job: Job) -> IO[bytes]:
         for row in _rows(session, job):
             name = f"cif/{row.sample_index:05d}_{re.sub(r'[^A-Za-z0-9]', '', row.formula)}.cif"
             zf.writestr(name, row.cif)
-            manifest["structures"].append(
-                {
-                    "id": str(row.id),
-                    "sample_index": row.sample_index,
-                    "formula": row.formula,
-                    "cif": name,
-                    "space_group": row.space_group_symbol,
-                    "seed": row.seed,
-                    "predicted": predicted(row),
-                    "validity": validity(row),
-                }
-            )
+            entry = {
+                "id": str(row.id),
+                "sample_index": row.sample_index,
+                "formula": row.formula,
+                "cif": name,
+                "space_group": row.space_group_symbol,
+                "seed": row.seed,
+                "predicted": predicted(row),
+                "validity": validity(row),
+                "relaxed": relaxed(row),
+                "consistency": consistency(row),
+                "screen": screen(row),
+            }
+            # The relaxed crystal, P1 (same site order) and symmetrized, next to the generated one.
+            for folder, text in (("cif_relaxed", row.relaxed_cif), ("cif_symmetrized", row.symmetrized_cif)):
+                if text is not None:
+                    entry[folder] = name.replace("cif/", f"{folder}/", 1)
+                    zf.writestr(entry[folder], text)
+            manifest["structures"].append(entry)
         # A zip member is written through one open handle at a time, so the frames take a second pass.
         if manifest["structures"]:
             with zf.open("structures.extxyz", "w") as raw, io.TextIOWrapper(raw, encoding="utf-8") as text:

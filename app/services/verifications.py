@@ -16,10 +16,17 @@ from app.tables import DftCrystal, Structure, Verification
 
 ACTIVE = ("queued", "running")
 REUSABLE = ("queued", "running", "succeeded")  # a plain POST returns these instead of starting another
+STALE_AFTER_SECONDS = 120.0  # the worker heartbeats every second while GPAW runs (worker/dft_store.py)
 
 
 class NotCancellable(Exception):
     pass
+
+
+def _abandoned(v: Verification) -> bool:
+    """Running, but its worker has not written a heartbeat for STALE_AFTER_SECONDS (it died)."""
+    beat = v.heartbeat_at
+    return v.state == "running" and beat is not None and (datetime.now(UTC) - beat).total_seconds() > STALE_AFTER_SECONDS
 
 
 def latest(session: Session, structure_id: uuid.UUID) -> Verification | None:
@@ -42,8 +49,9 @@ def request(
     existing = latest(session, structure.id)
     if existing is not None and existing.state in REUSABLE and not force:
         session.rollback()
-        if existing.state == "queued":
-            # Send again: covers a send lost after the row committed; a duplicate is skipped by the claim.
+        if existing.state == "queued" or _abandoned(existing):
+            # Send again: covers a send lost after the row committed, or a worker that died mid-run;
+            # a duplicate is skipped by the claim.
             queue.enqueue_verification(existing.id)
         return existing, False
     verification = Verification(

@@ -88,7 +88,9 @@ def test_submit_poll_download(http, worker, capsys):
     assert archive.status_code == 200 and archive.headers["content-type"] == "application/zip"
     zf = zipfile.ZipFile(io.BytesIO(archive.content))
     names = zf.namelist()
-    assert sum(n.endswith(".cif") for n in names) == 6 and "structures.extxyz" in names
+    assert sum(n.startswith("cif/") for n in names) == 6 and "structures.extxyz" in names
+    relaxed_cifs = [n for n in names if n.startswith("cif_relaxed/")]
+    assert len(relaxed_cifs) == sum(r["relaxed"]["status"] == "relaxed" for r in rows)
     manifest = json.loads(zf.read("manifest.json"))
     assert len(manifest["structures"]) == 6 and manifest["seed"] == 7
     assert manifest["structures"][0]["predicted"] == first["predicted"]

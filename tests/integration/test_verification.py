@@ -20,8 +20,8 @@ def _nacl_structure_row(job) -> str:
     """A stored structure of ``job``: NaCl as 'generated' (slightly strained), relaxed by CHGNet."""
     from app.core.db import get_sessionmaker
     from app.tables import Structure as Row
-    from worker.relaxation import relax_columns
     from worker.records import structure_record
+    from worker.relaxation import relax_columns
 
     h = 5.4 / 2
     nacl = Structure(Lattice([[0, h, h], [h, 0, h], [h, h, 0]]), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])

@@ -42,6 +42,11 @@ def test_archive_holds_every_structure_once_in_each_format(job_factory):
             assert frame.arrays[EXTXYZ_DOS_ARRAY].shape == (row.n_sites, len(manifest["dos_energies"]))
             assert charges_from_cif(zf.read(entry["cif"]).decode()) == pytest.approx(row.charges, abs=1e-4)
     assert manifest["units"][EXTXYZ_CHARGE_ARRAY] == "e"
+    for entry in manifest["structures"]:  # the relaxed crystal next to the generated one
+        assert (entry["relaxed"]["status"] == "relaxed") == ("cif_relaxed" in entry), entry["relaxed"]
+        for key in ("cif_relaxed", "cif_symmetrized"):
+            if key in entry:
+                assert zf.read(entry[key]).decode().count("_cell_length_a") == 1
 
 
 def test_archive_of_a_job_without_structures_has_only_a_manifest(job_factory):

@@ -113,7 +113,9 @@ def test_structure_listing_pagination_fields_and_filters(client, finished_job):
         "charges",
     ):
         assert key in full
-    assert set(full["predicted"]) == {"band_gap", "formation_energy_per_atom", "e_above_hull", "status"}
+    assert set(full["predicted"]) == {
+        "band_gap", "formation_energy_per_atom", "e_above_hull", "status", "basis", "below_hull_flag"
+    }
     assert len(full["charges"]) == full["n_sites"] and full["space_group"]["number"] >= 1
 
     sparse = client.get(f"/v1/jobs/{jid}/structures", params={"fields": "formula,n_sites"}).json()["data"]
@@ -198,9 +200,10 @@ def test_structure_detail_cif_and_dos(client, finished_job):
         props["formation_energy_per_atom"]["unit"] == "eV/atom"
         and "CHGNet" in props["e_above_hull"]["method"]
     )
-    assert (
-        "unrelaxed" in props["e_above_hull"]["method"]
-        and "NOT relaxed" in props["formation_energy_per_atom"]["method"]
+    assert (  # issue 17: the values describe the relaxed crystal unless relaxation was skipped or failed
+        "relaxed structure" in props["e_above_hull"]["method"]
+        and "reference hull lacks this chemical system" in props["e_above_hull"]["method"]
+        and "CHGNet-relaxed structure" in props["formation_energy_per_atom"]["method"]
     )
     assert props["structurally_valid"] == {
         "value": True,
@@ -222,11 +225,12 @@ def test_openapi_documents_units_and_method_of_predicted_properties():
 
     schema = app.openapi()
     predicted = schema["components"]["schemas"]["PredictedOut"]["properties"]
-    assert "eV/atom (unrelaxed CHGNet)" in predicted["e_above_hull"]["description"]
+    assert "Predicted energy above hull, eV/atom" in predicted["e_above_hull"]["description"]
+    assert "relaxed | generated" in predicted["basis"]["description"]
     assert predicted["band_gap"]["description"].startswith("Predicted band gap, eV.")
     params = {p["name"]: p for p in schema["paths"]["/v1/jobs/{job_id}/structures"]["get"]["parameters"]}
     assert {"e_above_hull_min", "e_above_hull_max", "structurally_valid", "smact_valid", "valid"} <= set(
         params
     )
-    assert "unrelaxed CHGNet" in params["e_above_hull_max"]["description"]
+    assert "CHGNet, relaxed crystal" in params["e_above_hull_max"]["description"]
     assert "properties" in schema["components"]["schemas"]["StructureDetail"]["properties"]
