@@ -34,6 +34,7 @@ def _env(tmp_path: Path, tiny_checkpoint: Path) -> dict[str, str]:
         MODEL_CHECKPOINT=str(tiny_checkpoint),
         CELERY_QUEUE="sampling-runner-test",
         TORCH_THREADS="1",
+        RELAX_MAX_STEPS="8",  # a few CHGNet FIRE steps per crystal (issue 17), as in the other service tests
         # Short recovery timings so the killed worker's chunk is re-run within seconds.
         HEARTBEAT_INTERVAL="0.5",
         STALE_AFTER="3",
@@ -99,6 +100,7 @@ def test_run_local_serves_jobs_survives_a_worker_kill_and_keeps_data(scratch, ti
             assert time.monotonic() < deadline, job()
             time.sleep(0.1)
         # SIGKILL the Celery master mid-chunk: the runner must restart it, not stop the stack.
+        assert re.search(r"DFT worker +pid \d+ +\(queue dft", log.read_text())  # make run starts it too
         worker_pid = int(re.search(r"worker +pid (\d+)", log.read_text()).group(1))
         os.kill(worker_pid, signal.SIGKILL)
         _wait_output(log, f"worker (pid {worker_pid}) exited with code -9", proc)
