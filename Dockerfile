@@ -50,3 +50,22 @@ ENV MODEL_DEVICE=cuda \
 HEALTHCHECK --interval=30s --timeout=15s --retries=3 \
   CMD celery -A worker.celery_app:celery_app inspect ping -d "worker@$HOSTNAME" --timeout 10 || exit 1
 CMD ["sh", "-c", "celery -A worker.celery_app:celery_app worker -Q ${CELERY_QUEUE} --concurrency 1 --loglevel INFO -n worker@%h"]
+
+FROM worker AS dft-worker
+# DFT verifications (POST /v1/structures/{id}/verify): the worker image plus GPAW compiled against
+# Debian's libxc/BLAS/LAPACK/FFTW (as `make dft-extra` does), serving the `dft` queue one run at a time
+# without a GPU and without loading the sampling model.
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends g++ libxc-dev libopenblas-dev liblapack-dev libfftw3-dev \
+ && rm -rf /var/lib/apt/lists/* \
+ && CC=g++ pip install -e ".[eval,dft]"
+USER app
+ENV MODEL_DEVICE=cpu \
+    PRELOAD_MODEL=false \
+    OPENBLAS_NUM_THREADS=1 \
+    OMP_NUM_THREADS=1 \
+    DFT_QUEUE=dft
+HEALTHCHECK --interval=30s --timeout=15s --retries=3 \
+  CMD celery -A worker.celery_app:celery_app inspect ping -d "dft@$HOSTNAME" --timeout 10 || exit 1
+CMD ["sh", "-c", "celery -A worker.celery_app:celery_app worker -Q ${DFT_QUEUE} --concurrency 1 --loglevel INFO -n dft@%h"]

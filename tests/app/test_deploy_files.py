@@ -36,6 +36,17 @@ def test_compose_file_is_valid_and_complete():
     assert set(compose["volumes"]) == {"pgdata", "redisdata"}
 
 
+def test_dft_worker_serves_the_dft_queue_alone():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    dft = compose["services"]["dft-worker"]
+    assert dft["build"]["target"] == "dft-worker" and dft["environment"]["DFT_QUEUE"] == "dft"
+    assert dft["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "deploy" not in dft  # no GPU
+    stage = (REPO / "Dockerfile").read_text().split("AS dft-worker", 1)[1]
+    assert '".[eval,dft]"' in stage and "libxc-dev" in stage and "PRELOAD_MODEL=false" in stage
+    assert "-Q ${DFT_QUEUE} --concurrency 1" in stage
+
+
 def test_dockerfile_has_api_and_cuda_worker_targets():
     text = (REPO / "Dockerfile").read_text()
     stages = re.findall(r"^FROM\s+\S+\s+AS\s+(\w+)", text, flags=re.M)
