@@ -13,6 +13,7 @@ Every site carries its source, so a training run or a user can tell measured fro
 
 from __future__ import annotations
 
+import os
 import pickle
 import warnings
 from collections.abc import Iterable
@@ -101,7 +102,7 @@ def _all_structures() -> dict[str, Structure]:
     df = corpus_frame()
     out = {mid: _parse(cif) for mid, cif in zip(df["material_id"], df["cif"], strict=True)}
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # concurrent trainers share the cache
     with tmp.open("wb") as fh:
         pickle.dump(out, fh, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(path)

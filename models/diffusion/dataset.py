@@ -8,6 +8,7 @@ Descriptors are *not* cached: the DFT/predicted stores grow between runs, so the
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def load_crystals(split: str | None, descriptors: str = "none", limit: int | Non
     if cached is None:
         cached = {e.material_id: structure_tensors(e.structure) for e in entries}
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # concurrent trainers share the cache
         torch.save(cached, tmp)
         tmp.replace(path)
     items = []
