@@ -3,9 +3,11 @@
     python -m app.keys create NAME [--admin] [--read-all] [--max-active-jobs N] [--max-queued-samples N]
     python -m app.keys list
     python -m app.keys revoke ID|NAME|PREFIX
+    python -m app.keys rotate-secret ID|NAME|PREFIX
 
 ``create`` prints the key on stdout (and nothing else there, so ``KEY=$(python -m app.keys create
-me)`` works); it is shown once and only its hash is stored. ``--admin`` sees and cancels every job;
+me)`` works); it is shown once and only its hash is stored. Its webhook signing secret goes to stderr
+(``rotate-secret`` replaces it and prints the new one on stdout). ``--admin`` sees and cancels every job;
 ``--read-all`` (for other lab services) sees every job and structure but cancels only its own.
 """
 
@@ -39,6 +41,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list keys (never their secrets)")
     revoke = sub.add_parser("revoke", help="revoke by id, name or prefix")
     revoke.add_argument("ident")
+    rotate = sub.add_parser("rotate-secret", help="new webhook signing secret for one key; prints it")
+    rotate.add_argument("ident")
     return p
 
 
@@ -60,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             print(key.secret)
             print(f"created key {key.id} ({key.name}); store it now, it is not shown again", file=sys.stderr)
+            print(f"webhook signing secret: {key.webhook_secret}", file=sys.stderr)
             return 0
         if args.command == "list":
             print(f"{'id':36}  {'name':20}  {'prefix':12}  {'scope':8}  {'created':19}  revoked")
@@ -70,6 +75,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"{k.id!s:36}  {k.name[:20]:20}  {k.prefix:12}  {scope:8}  "
                     f"{k.created_at:%Y-%m-%d %H:%M:%S}  {revoked}"
                 )
+            return 0
+        if args.command == "rotate-secret":
+            try:
+                row, secret = api_keys.rotate_webhook_secret(session, args.ident)
+            except LookupError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            print(secret)
+            print(f"new webhook signing secret of key {row.id} ({row.name}); the old one no longer verifies",
+                  file=sys.stderr)
             return 0
         revoked = api_keys.revoke_keys(session, args.ident)
         if not revoked:

@@ -69,6 +69,9 @@ class ApiKey(Base):
     # Null: the service-wide default (settings).
     max_active_jobs: Mapped[int | None] = mapped_column(Integer)
     max_queued_samples: Mapped[int | None] = mapped_column(Integer)
+    # HMAC-SHA256 key of this key's webhooks (migration 0006). Stored in clear, unlike the API key: the
+    # server must recompute signatures with it, and receivers hold the same value, so a hash is useless.
+    webhook_secret: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -113,6 +116,8 @@ class Job(Base):
     screen: Mapped[dict | None] = mapped_column(JSONB)
     max_generated: Mapped[int | None] = mapped_column(Integer)
     screen_stopped: Mapped[str | None] = mapped_column(String(16))  # "count" | "budget"
+    # Webhook target (migration 0006): a trigger creates a webhook_deliveries row when the job ends.
+    callback_url: Mapped[str | None] = mapped_column(Text)
     # Idempotency: the key is unique; the fingerprint tells a retry from a different request.
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     # Null for jobs submitted before API keys existed (migration 0004); only admin/read-all keys see them.
@@ -280,3 +285,31 @@ class DftCrystal(Base):
     settings: Mapped[dict] = mapped_column(JSONB)
     provenance: Mapped[dict] = mapped_column(JSONB)  # job, sample, model, checkpoint, relaxation, code
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WebhookDelivery(Base):
+    """The webhook of one job event (``job.succeeded`` / ``job.failed`` / ``job.cancelled``), created by
+    the ``jobs_webhook_on_terminal`` trigger (migration 0006) and sent by the worker's webhook task.
+
+    state: pending (an attempt is due at ``next_attempt_at``) | sending (claimed by a task, see
+    ``claim_token``) | delivered (a 2xx answer) | failed (WEBHOOK_MAX_ATTEMPTS used up)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("job_id", "event", name="uq_webhook_deliveries_job_event"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(Text)  # the job's callback_url when the event happened
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last task sent
+    claim_token: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # One entry per attempt: {at, status_code, error, seconds}.
+    history: Mapped[list[dict] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

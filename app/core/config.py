@@ -98,6 +98,32 @@ class Settings(BaseSettings):
         '{"kpt_length": 3, "h": 0.3}); empty: the corpus labelling settings.',
     )
 
+    # --- webhooks (issue 18) ------------------------------------------------------------------
+    webhook_allowed_hosts: str = Field(
+        "localhost,127.0.0.0/8,::1",
+        description="Hosts a job's callback_url may name, comma-separated: host names with shell-style "
+        "wildcards (`*.lab.example`, matched case-insensitively on the name as written, never resolved) and "
+        "IP networks (`10.20.0.0/16`) matched against IP literals. The default allows loopback only: "
+        "production must list its receivers.",
+    )
+    webhook_queue: str = Field(
+        "webhooks", description="Celery queue of webhook deliveries (served by the webhook worker)."
+    )
+    webhook_max_attempts: int = Field(
+        8, ge=1, le=50, description="Attempts per delivery before it is marked failed."
+    )
+    webhook_backoff_base: float = Field(
+        2.0, gt=0, description="Seconds before the 2nd attempt; doubled for every attempt after that."
+    )
+    webhook_backoff_max: float = Field(600.0, gt=0, description="Longest wait between two attempts, s.")
+    webhook_timeout: float = Field(10.0, gt=0, description="Seconds one attempt may take (connect + answer).")
+    webhook_sweep_interval: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds between the webhook worker's scans for deliveries whose task was never sent "
+        "or got lost (broker down when the job ended, worker killed mid-attempt).",
+    )
+
     # --- worker robustness --------------------------------------------------------------------
     celery_queue: str = Field("sampling", description="Queue the sampling tasks go to ('gpu' in production).")
     visibility_timeout: int = Field(

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.webhooks import new_secret as new_webhook_secret
 from app.tables import ApiKey
 
 KEY_PREFIX = "mge_"
@@ -24,11 +25,13 @@ MAX_KEY_LENGTH = 256  # anything longer is not one of ours; refuse it before has
 
 @dataclass(frozen=True)
 class NewKey:
-    """A freshly created key: ``secret`` is shown once and never stored."""
+    """A freshly created key: ``secret`` is shown once and never stored; ``webhook_secret`` signs the
+    key's webhooks (stored: the server needs it to sign)."""
 
     id: uuid.UUID
     name: str
     secret: str
+    webhook_secret: str = ""
 
 
 def hash_key(secret: str) -> str:
@@ -56,6 +59,7 @@ def create_key(
         name=name.strip(),
         key_hash=hash_key(secret),
         prefix=secret[:PREFIX_CHARS],
+        webhook_secret=new_webhook_secret(),
         is_admin=is_admin,
         read_all=read_all,
         max_active_jobs=max_active_jobs,
@@ -63,7 +67,7 @@ def create_key(
     )
     session.add(row)
     session.commit()
-    return NewKey(row.id, row.name, secret)
+    return NewKey(row.id, row.name, secret, row.webhook_secret)
 
 
 def find_active_key(session: Session, secret: str) -> ApiKey | None:
@@ -96,3 +100,23 @@ def revoke_keys(session: Session, ident: str) -> list[ApiKey]:
         row.revoked_at = now
     session.commit()
     return rows
+
+
+def rotate_webhook_secret(session: Session, ident: str) -> tuple[ApiKey, str]:
+    """Give the one unrevoked key with this id, name or prefix a new webhook secret; commits and returns
+    (key, new secret). Deliveries signed from now on use the new secret, retries included. Raises
+    LookupError when no key or more than one key matches."""
+    query = select(ApiKey).where(ApiKey.revoked_at.is_(None))
+    try:
+        query = query.where(ApiKey.id == uuid.UUID(ident))
+    except ValueError:
+        query = query.where((ApiKey.name == ident) | (ApiKey.prefix == ident))
+    rows = list(session.scalars(query.with_for_update()))
+    if len(rows) != 1:
+        session.rollback()
+        what = "no active key" if not rows else f"{len(rows)} active keys (give the id)"
+        raise LookupError(f"{what} match {ident!r}")
+    row = rows[0]
+    row.webhook_secret = new_webhook_secret()
+    session.commit()
+    return row, row.webhook_secret
