@@ -72,8 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--required", type=_elements, metavar="Li", help="elements every crystal must contain")
     s.add_argument("--wait", action="store_true", help="wait for the job with a progress bar")
     s.add_argument("--out", type=Path, help="with --wait: download the results into this directory")
+    s.add_argument("--callback-url", help="POST the signed job document here when the job ends (webhook)")
 
-    for name, text in (("status", "a job's state and progress"), ("cancel", "cancel a queued or running job")):
+    for name, text in (
+        ("status", "a job's state and progress"),
+        ("cancel", "cancel a queued or running job"),
+        ("deliveries", "a job's webhook deliveries"),
+    ):
         sub.add_parser(name, help=text).add_argument("job")
     ls = sub.add_parser("list", help="list jobs, newest first")
     ls.add_argument("--state", choices=["queued", "running", "succeeded", "failed", "cancelled"])
@@ -114,6 +119,7 @@ def _run_service(args: argparse.Namespace) -> int:
                 num_atoms=args.num_atoms,
                 allowed_elements=args.elements,
                 required_elements=args.required,
+                callback_url=args.callback_url,
             )
             if not args.wait:
                 _print(args, job, _job_line(job))
@@ -137,6 +143,14 @@ def _run_service(args: argparse.Namespace) -> int:
         elif args.command == "list":
             jobs = client.jobs(state=args.state, limit=args.limit)
             _print(args, jobs, "\n".join(_job_line(j) for j in jobs) or "no jobs")
+        elif args.command == "deliveries":
+            rows = client.deliveries(args.job)
+            lines = [
+                f"{d['id']}  {d['event']:<14}  {d['state']:<9}  attempts {d['attempts']}  "
+                f"last {d['last_status_code'] or '-'}  {d['last_error'] or ''}".rstrip()
+                for d in rows
+            ]
+            _print(args, rows, "\n".join(lines) or "no deliveries (no callback_url, or the job has not ended)")
         elif args.command == "download":
             path = client.download(args.job, args.out)
             print(f"{path} unpacked in {args.out}")

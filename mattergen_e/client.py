@@ -16,6 +16,8 @@ POST never creates a second job.
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import hmac
 import time
 import uuid
 import zipfile
@@ -64,6 +66,32 @@ def retry_after_seconds(value: str | None, default: float) -> float:
     except (TypeError, ValueError):
         return default
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def verify_signature(
+    secret: str,
+    body: bytes,
+    headers: Any,
+    tolerance: float = 300.0,
+    now: float | None = None,
+) -> bool:
+    """True when a webhook request is authentic and fresh. For receivers: pass the key's webhook secret
+    (``python -m app.keys create`` / ``rotate-secret`` print it), the *raw* request body and its headers
+    (any mapping; names are matched case-insensitively).
+
+    The server signs ``b"<X-MatterGen-Timestamp>." + body`` with HMAC-SHA256 and sends
+    ``X-MatterGen-Signature: sha256=<hex>``; a timestamp more than ``tolerance`` seconds away from
+    ``now`` is refused so that a captured request cannot be replayed. De-duplicate on
+    ``X-MatterGen-Delivery``: a retry of a delivery you already processed carries the same id.
+    """
+    lowered = {str(k).lower(): str(v) for k, v in dict(headers).items()}
+    stamp, sent = lowered.get("x-mattergen-timestamp", ""), lowered.get("x-mattergen-signature", "")
+    if not stamp.isdigit() or not sent.startswith("sha256="):
+        return False
+    if abs((time.time() if now is None else now) - int(stamp)) > tolerance:
+        return False
+    expected = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, sent.removeprefix("sha256="))
 
 
 class Client:
@@ -146,9 +174,11 @@ class Client:
         allowed_elements: list[str] | None = None,
         required_elements: list[str] | None = None,
         idempotency_key: str | None = None,
+        callback_url: str | None = None,
     ) -> dict[str, Any]:
         """Submit a generation job (band gap in eV, formation energy in eV/atom; omit both for
-        unconditional sampling) and return the job document."""
+        unconditional sampling) and return the job document. ``callback_url``: the server POSTs the
+        signed job document there when the job ends (check it with :func:`verify_signature`)."""
         target = {
             k: v
             for k, v in (("band_gap", band_gap), ("formation_energy_per_atom", formation_energy_per_atom))
@@ -164,6 +194,7 @@ class Client:
             "model": model,
             "allowed_elements": allowed_elements,
             "required_elements": required_elements,
+            "callback_url": callback_url,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
         if num_atoms is not None:
@@ -182,6 +213,11 @@ class Client:
 
     def cancel(self, job: JobRef) -> dict[str, Any]:
         return self._data("POST", f"/v1/jobs/{_job_id(job)}/cancel")
+
+    def deliveries(self, job: JobRef) -> list[dict[str, Any]]:
+        """The job's webhook deliveries: state, attempts, last status code and error, next attempt,
+        delivered_at and every attempt in ``history``."""
+        return self._data("GET", f"/v1/jobs/{_job_id(job)}/deliveries")
 
     def wait(
         self, job: JobRef, progress: bool = False, poll: float = 1.0, timeout: float | None = None
