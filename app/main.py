@@ -19,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.middleware import BodySizeLimit, CatchAll, ConcurrencyLimit, RequestMetrics
+from app.api.routes import events as job_event_routes
 from app.api.routes import health, jobs, models, structures, verifications
 from app.core.config import Settings, get_settings
 from app.optimade.router import router as optimade_router
@@ -102,6 +103,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+class _Unthrottled:
+    """Paths the concurrency limit lets through: /healthz, and the job event streams, which stay open
+    for minutes while holding neither a thread nor a database connection (app/api/routes/events.py);
+    counted against the limit, a few watchers would starve every other request."""
+
+    def __contains__(self, path: object) -> bool:
+        if path == "/healthz":
+            return True
+        return isinstance(path, str) and path.startswith("/v1/jobs/") and path.endswith("/events")
+
+
+UNTHROTTLED = _Unthrottled()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     explicit = settings is not None
     settings = settings or get_settings()
@@ -120,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
     app.include_router(jobs.router)
+    app.include_router(job_event_routes.router)  # /v1/jobs/{id}/events (SSE)
     app.include_router(structures.router)
     app.include_router(verifications.router)
     app.include_router(models.router)
@@ -167,7 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limit=settings.request_concurrency,
         timeout=settings.request_queue_timeout,
         retry_after=settings.unavailable_retry_after,
-        exempt=("/healthz",),
+        exempt=UNTHROTTLED,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics)

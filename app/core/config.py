@@ -184,6 +184,21 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Origins allowed to call the API from a browser (JSON list); empty: CORS off.",
     )
+    # --- live progress (Server-Sent Events, GET /v1/jobs/{id}/events) ------------------------
+    sse_poll_interval: float = Field(
+        0.5, gt=0, le=60, description="Seconds between an event stream's looks at its job (one short session each)."
+    )
+    sse_heartbeat_interval: float = Field(
+        15.0, gt=0, description="Seconds of silence after which a stream sends a comment, so proxies keep it open."
+    )
+    sse_max_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="Longest life of one event stream, s; the client then reconnects with Last-Event-ID.",
+    )
+    sse_retry_ms: int = Field(
+        2000, ge=0, le=600_000, description="The `retry:` hint: ms a client waits before reconnecting."
+    )
     db_pool_size: int = Field(10, ge=1, description="PostgreSQL connections kept per API/worker process.")
     db_max_overflow: int = Field(10, ge=0, description="Extra connections opened under load.")
     db_pool_timeout: float = Field(
