@@ -40,6 +40,9 @@ class NetworkConfig(_Strict):
     # which sites' descriptors the shared trunk sees (see models/network/cspnet.py); "all" is how
     # checkpoints without this key were trained
     descriptor_input: Literal["all", "revealed"] = "all"
+    # how a site's pair messages are combined: "mean" divides by n-1, "sqrt" by sqrt(n-1), so one
+    # too-close neighbour is diluted less in a large cell (measured, see models/checkpoints/README.md)
+    aggregation: Literal["mean", "sqrt"] = "mean"
 
 
 class TypesConfig(_Strict):

@@ -115,7 +115,8 @@ def _shipped_restart(ship_dir: Path | None, cfg: dict) -> dict | None:
     if ship_dir is None or not (ship_dir / "model.pt").exists():
         return None
     payload = torch.load(ship_dir / "model.pt", map_location="cpu", weights_only=False)
-    same = payload.get("config", {}).get("name") == cfg["name"] and payload["config"]["network"] == cfg["network"]
+    # Defaults fill the keys an older snapshot's config lacks, so a new optional key is not a mismatch.
+    same = payload.get("config", {}).get("name") == cfg["name"] and load_config(payload["config"])["network"] == cfg["network"]
     if not same or int(payload["step"]) >= int(cfg["training"]["max_steps"]) or "selected_step" not in payload:
         return None
     return payload

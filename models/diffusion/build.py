@@ -27,6 +27,7 @@ def build_network(cfg: dict, stats: dict) -> CSPNetDenoiser:
         descriptor_dim=descriptor_dim(cfg["fields"]["descriptors"]),
         length_scale=float(stats["volume_per_atom"]) ** (1.0 / 3.0),
         descriptor_input=net_cfg["descriptor_input"],
+        aggregation=net_cfg.get("aggregation", "mean"),
     )
 
 

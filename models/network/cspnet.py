@@ -98,11 +98,15 @@ class CSPNetDenoiser(nn.Module):
         length_scale: float = 2.7,
         properties: tuple[str, ...] = ("band_gap", "formation_energy_per_atom"),
         descriptor_input: str = "all",
+        aggregation: str = "mean",
     ) -> None:
         super().__init__()
         if descriptor_input not in ("all", "revealed"):
             raise ValueError("descriptor_input must be 'all' or 'revealed'")
         self.descriptor_input = descriptor_input
+        if aggregation not in ("mean", "sqrt"):
+            raise ValueError("aggregation must be 'mean' or 'sqrt'")
+        self.aggregation = aggregation
         self.hidden = hidden
         self.num_freqs = num_freqs
         self.descriptor_dim = descriptor_dim
@@ -171,7 +175,8 @@ class CSPNetDenoiser(nn.Module):
         degree = torch.zeros(h.shape[0], dtype=h.dtype, device=h.device).index_add_(
             0, src, torch.ones_like(src, dtype=h.dtype)
         )
-        inv_degree = (1.0 / torch.clamp(degree, min=1.0)).unsqueeze(-1)
+        norm = torch.clamp(degree, min=1.0)
+        inv_degree = (1.0 / (norm.sqrt() if self.aggregation == "sqrt" else norm)).unsqueeze(-1)
         for layer in self.layers:
             h = layer(h, g_site, edge_feat, src, dst, inv_degree)
 

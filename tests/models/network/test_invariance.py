@@ -22,10 +22,27 @@ def _inputs(seed: int = 0):
     return types, frac, lattice, num, desc, present, t, conds
 
 
-@pytest.fixture(scope="module")
-def net():
+@pytest.fixture(scope="module", params=["mean", "sqrt"])
+def net(request):
     torch.manual_seed(0)
-    return CSPNetDenoiser(hidden=32, edge_hidden=24, num_layers=2, num_freqs=4, descriptor_dim=65).double().eval()
+    return (
+        CSPNetDenoiser(hidden=32, edge_hidden=24, num_layers=2, num_freqs=4, descriptor_dim=65, aggregation=request.param)
+        .double()
+        .eval()
+    )
+
+
+def test_sqrt_aggregation_weighs_each_pair_more_in_larger_cells():
+    args = _inputs()
+    outs = {}
+    for agg in ("mean", "sqrt"):
+        torch.manual_seed(0)
+        net = CSPNetDenoiser(hidden=32, edge_hidden=24, num_layers=2, num_freqs=4, descriptor_dim=65, aggregation=agg)
+        outs[agg] = _run(net.double().eval(), args)
+    # Same weights, different normalization: the outputs must differ.
+    assert not torch.allclose(outs["mean"].type_logits, outs["sqrt"].type_logits)
+    with pytest.raises(ValueError, match="aggregation"):
+        CSPNetDenoiser(hidden=8, num_layers=1, aggregation="max")
 
 
 def _run(net, args):
