@@ -132,6 +132,12 @@ def test_design_watch_inspect_in_a_browser(api_url, worker, api_key, http, brows
     expect(page.locator(f"tr[data-job='{job_id}'] .state")).to_have_text("succeeded")
     slow_row = page.locator(f"tr[data-job='{slow['id']}']")
     expect(slow_row.locator(".state")).to_have_text(re.compile("queued|running"))
+    # Its progress arrives over the job's event stream (SSE): the stream handler marks the row and
+    # counts the events it drew (a change after the first event means the stream, not the list, moved it).
+    assert caps["job_events"] == "/v1/jobs/{job_id}/events"
+    expect(slow_row).to_have_attribute("data-live", "sse")
+    expect(slow_row).to_have_attribute("data-sse-events", re.compile(r"^(?:[2-9]|\d{2,})$"))
+    expect(slow_row.locator(".live")).to_have_text("● live")
     if screened:  # generated / passed counts of the screened job
         done = http.get(f"/v1/jobs/{screened}").json()["data"]["screen"]
         row = page.locator(f"tr[data-job='{screened}']")

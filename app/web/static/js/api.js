@@ -63,3 +63,44 @@ export async function download(path, fallbackName) {
   link.remove();
   setTimeout(() => URL.revokeObjectURL(link.href), 30000);
 }
+
+// Server-Sent Events read with fetch and a ReadableStream reader: EventSource cannot send the
+// Authorization header. Yields {event, id, data} per event until the server closes the stream (a 204
+// answer yields nothing); an HTTP error is an ApiError like any other call's.
+export async function* eventStream(path, { signal, lastEventId } = {}) {
+  const headers = { Accept: "text/event-stream" };
+  if (lastEventId) headers["Last-Event-ID"] = lastEventId;
+  const response = await api(path, { headers, raw: true, signal });
+  if (response.status === 204) return;
+  if (!(response.headers.get("content-type") || "").startsWith("text/event-stream") || !response.body) {
+    throw new ApiError(response.status, [{ code: "not_a_stream", message: "the server did not answer with an event stream" }]);
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  let event = { event: "message", id: null, data: [] };
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value;
+      const lines = buffer.split(/\r\n|\r|\n/);
+      buffer = lines.pop(); // an incomplete last line waits for the next chunk
+      for (const line of lines) {
+        if (line === "") {
+          if (event.data.length) yield { event: event.event, id: event.id, data: event.data.join("\n") };
+          event = { event: "message", id: event.id, data: [] };
+          continue;
+        }
+        if (line.startsWith(":")) continue; // a keep-alive comment
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+        if (field === "event") event.event = text;
+        else if (field === "id") event.id = text;
+        else if (field === "data") event.data.push(text);
+      }
+    }
+  } finally {
+    reader.cancel().catch(() => {}); // closes the connection when the caller stops early
+  }
+}
