@@ -4,7 +4,7 @@
 
     client = Client("http://localhost:8000", api_key="mge_...")
     job = client.submit(band_gap=3.0, num_samples=16)
-    client.wait(job, progress=True)
+    client.wait(job, progress=True)             # follows the job's event stream (SSE), else polls
     crystals = client.structures(job)           # pymatgen Structures, site property "charge" (e)
     client.download(job, "results/")            # CIFs, extxyz with charges + DOS, manifest.json
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import hmac
+import json
 import time
 import uuid
 import zipfile
@@ -219,24 +220,103 @@ class Client:
         delivered_at and every attempt in ``history``."""
         return self._data("GET", f"/v1/jobs/{_job_id(job)}/deliveries")
 
-    def wait(
-        self, job: JobRef, progress: bool = False, poll: float = 1.0, timeout: float | None = None
-    ) -> dict[str, Any]:
-        """Poll until the job ends and return its last document; ``progress`` draws a tqdm bar of
-        sampled crystals. Raises TimeoutError after ``timeout`` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        doc = self.job(job)
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+    def events(
+        self, job: JobRef, *, last_event_id: str | None = None, timeout: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The job document each time its state or progress changes, from the Server-Sent Events stream
+        ``GET /v1/jobs/{id}/events``; the last one is the terminal state, then the iterator ends.
 
-            bar = tqdm(total=doc["num_samples"], unit="crystal", desc=f"job {str(doc['id'])[:8]}")
+        When the server closes the stream early (its lifetime bound) or the connection drops, it
+        reconnects with ``Last-Event-ID`` (after the server's ``retry:`` hint), so nothing is repeated
+        or missed; ``retries`` consecutive failed reconnects raise. A 4xx (e.g. 404: no such job, or
+        a server without the route) is an :class:`ApiError`. ``timeout``: TimeoutError after that
+        many seconds, checked at every event and keep-alive."""
+        path = f"/v1/jobs/{_job_id(job)}/events"
+        deadline = None if timeout is None else time.monotonic() + timeout
+        retry_s, failures = 2.0, 0
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if last_event_id:
+                headers["Last-Event-ID"] = last_event_id
+            # Keep-alives come every 15 s by default: a minute of silence means a dead connection.
+            stream_timeout = httpx.Timeout(self._http.timeout.connect, read=60.0)
+            response = self._send("GET", path, stream=True, headers=headers, timeout=stream_timeout)
+            try:
+                if response.status_code == 204:  # last_event_id was the terminal event already
+                    return
+                event: dict[str, str] = {}
+                for line in response.iter_lines():
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise TimeoutError(f"job {_job_id(job)} did not end within {timeout} s")
+                    if line:
+                        field, _, value = line.partition(":")
+                        if field:  # an empty field name is a comment (keep-alive)
+                            event[field] = value.removeprefix(" ")
+                        continue
+                    if "retry" in event:
+                        retry_s = int(event["retry"]) / 1000
+                    if "id" in event:
+                        last_event_id = event["id"]
+                    if event.get("event") in ("job", "end") and "data" in event:
+                        failures = 0
+                        yield json.loads(event["data"])
+                    if event.get("event") in ("end", "gone"):
+                        return
+                    event = {}
+            except (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError):
+                failures += 1
+                if failures > self.retries:
+                    raise
+            finally:
+                response.close()
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {_job_id(job)} did not end within {timeout} s")
+            time.sleep(retry_s)
+
+    def wait(
+        self,
+        job: JobRef,
+        progress: bool = False,
+        poll: float = 1.0,
+        timeout: float | None = None,
+        stream: bool = True,
+    ) -> dict[str, Any]:
+        """Wait until the job ends and return its last document; ``progress`` draws a tqdm bar of
+        sampled crystals. Follows the job's event stream (:meth:`events`); polls every ``poll`` s
+        instead with ``stream=False``, or when the server has no stream or the stream fails.
+        Raises TimeoutError after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = None
+
+        def show(doc: dict[str, Any]) -> None:
+            nonlocal bar
+            if not progress:
+                return
+            if bar is None:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=doc["num_samples"], unit="crystal", desc=f"job {str(doc['id'])[:8]}")
+            bar.n = round(doc["progress"] * doc["num_samples"], 1)
+            bar.set_postfix_str(doc["state"])
+            bar.refresh()
+
         try:
+            if stream:
+                try:
+                    remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                    for doc in self.events(job, timeout=remaining):
+                        show(doc)
+                        if doc["state"] in TERMINAL_STATES:
+                            return doc
+                except ApiError as exc:
+                    # 404/405/406: a server without the route (polling says whether the job exists).
+                    if exc.status not in (404, 405, 406, 501):
+                        raise
+                except httpx.HTTPError:
+                    pass  # the stream kept failing: polling is the fallback
+            doc = self.job(job)
             while True:
-                if bar is not None:
-                    bar.n = round(doc["progress"] * doc["num_samples"], 1)
-                    bar.set_postfix_str(doc["state"])
-                    bar.refresh()
+                show(doc)
                 if doc["state"] in TERMINAL_STATES:
                     return doc
                 if deadline is not None and time.monotonic() > deadline:
