@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.middleware import BodySizeLimit, CatchAll, ConcurrencyLimit, RequestMetrics
 from app.api.routes import events as job_event_routes
-from app.api.routes import health, jobs, models, structures, verifications
+from app.api.routes import health, jobs, models, structures, verifications, webhooks
 from app.core.config import Settings, get_settings
 from app.optimade.router import router as optimade_router
 from app.schemas.envelope import ErrorItem, error_body
@@ -138,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(job_event_routes.router)  # /v1/jobs/{id}/events (SSE)
     app.include_router(structures.router)
     app.include_router(verifications.router)
+    app.include_router(webhooks.router)
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(optimade_router)

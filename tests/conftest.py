@@ -41,6 +41,12 @@ FAST_SETTINGS = {
     "DFT_QUEUE": "dft-test",
     "DFT_SETTINGS": '{"kpt_length": 3.0, "h": 0.3}',
     "DFT_MAX_SECONDS": "240",
+    # Webhooks (issue 18): the receivers are loopback http.servers; quick retries and sweeps.
+    "WEBHOOK_QUEUE": "webhooks-test",
+    "WEBHOOK_BACKOFF_BASE": "0.5",
+    "WEBHOOK_MAX_ATTEMPTS": "4",
+    "WEBHOOK_TIMEOUT": "5",
+    "WEBHOOK_SWEEP_INTERVAL": "1",
 }
 
 
@@ -137,8 +143,18 @@ def model_env(services: Services, tiny_checkpoint: Path) -> dict[str, str]:
 class WorkerProcess:
     """A real `celery worker` subprocess (own process group, so SIGKILL takes its pool child too)."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, queue: str | None = None, name: str = "test"):
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_dir: Path,
+        queue: str | None = None,
+        name: str = "test",
+        app: str = "worker.celery_app:celery_app",
+        pool: str = "prefork",
+        concurrency: int = 1,
+    ):
         self.env = {**os.environ, **env, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+        self.app, self.pool, self.concurrency = app, pool, concurrency
         self.log_dir = log_dir
         self.queue = queue or self.env["CELERY_QUEUE"]
         self.name = name
@@ -154,14 +170,14 @@ class WorkerProcess:
             "-m",
             "celery",
             "-A",
-            "worker.celery_app:celery_app",
+            self.app,
             "worker",
             "-Q",
             self.queue,
             "--concurrency",
-            "1",
+            str(self.concurrency),
             "--pool",
-            "prefork",
+            self.pool,
             "--loglevel",
             "INFO",
             "-n",
@@ -223,6 +239,26 @@ def dft_worker(services: Services, model_env: dict[str, str]) -> Iterator[Worker
     log_dir.mkdir()
     env = {**model_env, "PRELOAD_MODEL": "false", "OPENBLAS_NUM_THREADS": "1"}
     proc = WorkerProcess(env, log_dir, queue=model_env["DFT_QUEUE"], name="dft").start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def webhook_worker(services: Services, model_env: dict[str, str]) -> Iterator[WorkerProcess]:
+    """The webhook worker (queue WEBHOOK_QUEUE, the delivery task only, no model), as `make run` starts it."""
+    log_dir = services.root / "webhook-worker-logs"
+    log_dir.mkdir()
+    proc = WorkerProcess(
+        model_env,
+        log_dir,
+        queue=model_env["WEBHOOK_QUEUE"],
+        name="webhook",
+        app="worker.webhook_app:celery_app",
+        pool="threads",
+        concurrency=4,
+    ).start()
     try:
         yield proc
     finally:
@@ -353,7 +389,8 @@ def job_factory(model_env: dict[str, str], api_key: KeyForTests):
 
 
 REAL_SERVICE_FIXTURES = {
-    "services", "model_env", "client", "job_factory", "worker", "dft_worker", "api_url", "http", "api_key"
+    "services", "model_env", "client", "job_factory", "worker", "dft_worker", "webhook_worker", "api_url", "http",
+    "api_key",
 }
 
 

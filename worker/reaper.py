@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 
+from app.core import webhooks
 from app.core.config import get_settings
 from app.core.db import session_scope
 from app.core.scheduling import jobs_needing_chunks, resend_lost, schedule_chunks
@@ -37,6 +38,7 @@ def reap_once() -> int:
             settings.max_chunk_attempts,
             job_id,
         )
+        webhooks.kick(job_id)
     stale = requeue_stale_chunks(settings.stale_after, settings.max_chunk_attempts, mine)
     for job_id, chunk_index, queue in stale:
         log.warning(

@@ -20,6 +20,7 @@ from typing import Any
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from sqlalchemy.exc import OperationalError
 
+from app.core import webhooks
 from app.core.config import get_settings
 from app.core.db import reset_engine, session_scope
 from app.core.scheduling import schedule_chunks
@@ -210,7 +211,11 @@ def _sample_and_commit(claim: store.ClaimedChunk, settings: Any) -> str:
     max_retries=30,
 )
 def sample_chunk(job_id: str, chunk_index: int) -> str:
-    return run_chunk(job_id, chunk_index)
+    try:
+        return run_chunk(job_id, chunk_index)
+    finally:
+        # If this chunk ended the job, its webhook delivery (created by a trigger) goes out now.
+        webhooks.kick(job_id)
 
 
 @worker_process_init.connect

@@ -20,6 +20,7 @@ from pydantic import (
 
 from app.core.config import get_settings
 from app.core.generation import GenerationParams
+from app.core.webhooks import check_callback_url
 from app.schemas.bounds import ELEMENTS_HINT, unsupported_elements
 from app.schemas.screen import PhasesOut, Screen, ScreenOut, ValueRange, screen_spec
 from app.tables import JobState
@@ -181,7 +182,21 @@ class JobCreate(BaseModel):
         f"{_settings.screen_budget_factor} x num_samples, at most {_settings.max_num_samples}).",
     )
 
+    callback_url: str | None = Field(
+        None,
+        max_length=2048,
+        description="http(s) URL the service POSTs the job document to when the job succeeds, fails or is "
+        "cancelled, signed with the API key's webhook secret (header X-MatterGen-Signature). Its host must be "
+        "allowed by the server setting WEBHOOK_ALLOWED_HOSTS (default: loopback only).",
+        examples=["https://lims.lab.example/hooks/mattergen"],
+    )
+
     _elements_allowed = field_validator("allowed_elements")(_check_elements)
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_callback_url(value)
     _elements_required = field_validator("required_elements")(_check_elements)
 
     @model_validator(mode="after")
@@ -213,7 +228,12 @@ class JobCreate(BaseModel):
 
     def job_columns(self) -> dict:
         """The issue-17 columns of the ``jobs`` row."""
-        return {"relax": self.relax, "screen": self.screen_spec(), "max_generated": self.max_generated}
+        return {
+            "relax": self.relax,
+            "screen": self.screen_spec(),
+            "max_generated": self.max_generated,
+            "callback_url": self.callback_url,
+        }
 
     def generation_params(self, model_name: str) -> GenerationParams:
         return GenerationParams(
@@ -269,6 +289,7 @@ class JobOut(BaseModel):
     relax: bool | None = Field(None, description="Crystals are CHGNet-relaxed (null: job from before relaxation).")
     phases: PhasesOut | None = None
     screen: ScreenOut | None = Field(None, description="Screened jobs only: spec, generated / passed counts.")
+    callback_url: str | None = Field(None, description="Webhook target (see GET /v1/jobs/{id}/deliveries).")
     links: dict[str, str]
 
     @staticmethod

@@ -273,10 +273,12 @@ def job_out(session: Session, job: Job, base_url: str = "", *, just_created: boo
         relax=job.relax,
         phases=phases,
         screen=screen,
+        callback_url=job.callback_url,
         links={
             "self": prefix,
             "structures": f"{prefix}/structures",
             "archive": f"{prefix}/archive",
             "cancel": f"{prefix}/cancel",
+            "deliveries": f"{prefix}/deliveries",
         },
     )

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from app.api.auth import CallerDep, require_caller
 from app.api.deps import SessionDep, SettingsDep, TaskQueueDep
 from app.api.resources import JobDep
+from app.core import webhooks
 from app.schemas.bounds import INT32_MAX
 from app.schemas.envelope import Envelope, ok
 from app.schemas.jobs import JobCreate, JobOut
@@ -118,13 +119,20 @@ def get_job(job: JobDep, session: SessionDep) -> dict[str, Any]:
 
 
 @router.post("/{job_id}/cancel", response_model=Envelope[JobOut], summary="Cancel a queued or running job")
-def cancel_job(job: JobDep, session: SessionDep, caller: CallerDep) -> dict[str, Any]:
+def cancel_job(job: JobDep, session: SessionDep, caller: CallerDep, queue: TaskQueueDep) -> dict[str, Any]:
     if not caller.may_modify(job.owner_key_id):
         raise HTTPException(403, detail="this API key may read this job but not cancel it (read-all scope)")
     try:
         job = job_service.cancel_job(session, job)
     except job_service.JobNotCancellable as exc:
         raise HTTPException(409, detail=str(exc)) from exc
+    if job.callback_url is not None:
+        # The cancel committed its webhook delivery (trigger); send it now. Best-effort: the cancel
+        # stands either way and the webhook worker's sweeper sends what could not be sent here.
+        try:
+            webhooks.dispatch(session, queue.celery, job.id)
+        except Exception:
+            log.exception("could not send the webhook of cancelled job %s now", job.id)
     return ok(job_service.job_out(session, job).model_dump(mode="json"))
 
 
