@@ -157,6 +157,9 @@ def run_all(args: argparse.Namespace) -> int:
     dft_cmd = [*worker_cmd[:7], settings.dft_queue, "--concurrency", "1", "--pool", "prefork",
                "--loglevel", "INFO", "-n", "dft@%h"]
     dft_env = {**env, "PRELOAD_MODEL": "false", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    # Webhook deliveries (jobs with a callback_url): the delivery task only, no model, a few threads.
+    hook_cmd = [py, "-m", "celery", "-A", "worker.webhook_app:celery_app", "worker", "-Q", settings.webhook_queue,
+                "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO", "-n", "webhooks@%h"]
     api_cmd = [
         py,
         "-m",
@@ -174,11 +177,16 @@ def run_all(args: argparse.Namespace) -> int:
         Supervised("worker", worker_cmd, REPO, env, log_path=logs / "worker.log", say=say),
         Supervised("API", api_cmd, REPO, env, say=say),
         Supervised("DFT worker", dft_cmd, REPO, dft_env, log_path=logs / "dft_worker.log", say=say),
+        Supervised("webhook worker", hook_cmd, REPO, env, log_path=logs / "webhook_worker.log", say=say),
     ]
     for p in procs:
         p.start()
     print(f"worker      pid {procs[0].pid}  (log {logs / 'worker.log'})", flush=True)
     print(f"DFT worker  pid {procs[2].pid}  (queue {settings.dft_queue}, log {logs / 'dft_worker.log'})", flush=True)
+    print(
+        f"webhooks    pid {procs[3].pid}  (queue {settings.webhook_queue}, log {logs / 'webhook_worker.log'})",
+        flush=True,
+    )
     print(
         f"API         http://{settings.api_host}:{settings.api_port}  (docs at /docs; pid {procs[1].pid})",
         flush=True,

@@ -47,6 +47,17 @@ def test_dft_worker_serves_the_dft_queue_alone():
     assert "-Q ${DFT_QUEUE} --concurrency 1" in stage
 
 
+def test_webhook_worker_serves_the_webhook_queue_without_a_model():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    hook = compose["services"]["webhook-worker"]
+    command = " ".join(hook["command"])
+    assert "worker.webhook_app:celery_app" in command and "-Q webhooks" in command
+    assert hook["environment"]["WEBHOOK_QUEUE"] == "webhooks" and hook["environment"]["PRELOAD_MODEL"] == "false"
+    assert "deploy" not in hook  # no GPU
+    # The API (which refuses other callback hosts) and the webhook worker read the same allow-list.
+    assert "WEBHOOK_ALLOWED_HOSTS" in compose["x-service-env"]
+
+
 def test_dockerfile_has_api_and_cuda_worker_targets():
     text = (REPO / "Dockerfile").read_text()
     stages = re.findall(r"^FROM\s+\S+\s+AS\s+(\w+)", text, flags=re.M)
