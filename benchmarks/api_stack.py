@@ -40,6 +40,23 @@ class Stack:
             pass
         return {name: _tree_cpu(pid) for name, pid in roots.items()}
 
+    def cancel_active_jobs(self) -> int:
+        """Cancel every queued or running job as POST .../cancel does; returns how many. Between levels,
+        so each starts from an empty queue rather than the backlog the last left (clients submit far
+        faster than one worker samples, and a key's quota count grows with its active jobs)."""
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.pg.url)
+        try:
+            with engine.begin() as conn:
+                n = conn.execute(text(
+                    "UPDATE jobs SET state = 'cancelled', finished_at = now() WHERE state IN ('queued', 'running')"
+                )).rowcount
+                conn.execute(text("UPDATE job_chunks SET state = 'cancelled' WHERE state = 'pending'"))
+        finally:
+            engine.dispose()
+        return n
+
     def stop(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
@@ -85,7 +102,7 @@ def _wait(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
     raise RuntimeError(f"stack not ready within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-def start_stack(env_overrides: dict[str, str] | None = None, ready_timeout: float = 240) -> Stack:
+def start_stack(env_overrides: dict[str, str] | None = None, ready_timeout: float = 240, api_workers: int = 1) -> Stack:
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
@@ -116,7 +133,7 @@ def start_stack(env_overrides: dict[str, str] | None = None, ready_timeout: floa
                   env["CELERY_QUEUE"], "--concurrency", "1", "--pool", "prefork", "--loglevel", "INFO",
                   "-n", "bench@%h", "--without-gossip", "--without-mingle"]
     api_cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-               "--no-access-log"]
+               "--no-access-log"] + (["--workers", str(api_workers)] if api_workers > 1 else [])
     for name, cmd in (("worker", worker_cmd), ("api", api_cmd)):
         log = root / f"{name}.log"
         stack.procs[name] = subprocess.Popen(

@@ -1,7 +1,9 @@
 """Who is calling: API-key authentication and what a caller may see.
 
 Every /v1 route depends on :data:`CallerDep`. ``Authorization: Bearer <key>`` is looked up (by hash)
-in the request's own database session; a missing, unknown or revoked key is a 401. With the
+in the request's own database session, or in the process's short-lived key cache (a revocation takes
+effect in every API process within ``KEY_CACHE_SECONDS``, 5 s; see app/services/key_cache.py); a
+missing, unknown or revoked key is a 401. With the
 ``PUBLIC_READ`` setting, GET/HEAD requests without a key are served as an anonymous read-all caller.
 
 Visibility: a key sees its own jobs and their structures; ``is_admin`` and ``read_all`` keys see all
@@ -20,7 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Select, select
 
 from app.api.deps import SessionDep, SettingsDep
-from app.services.api_keys import find_active_key
+from app.services.key_cache import lookup_active_key
 from app.tables import Job, Structure
 
 S = TypeVar("S", bound=Select)
@@ -84,7 +86,7 @@ def require_caller(
         if settings.public_read and request.method in READ_METHODS:
             return ANONYMOUS_READER
         raise _unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-    key = find_active_key(session, credentials.credentials)
+    key = lookup_active_key(session, credentials.credentials)
     if key is None:
         raise _unauthorized("invalid or revoked API key")
     return Caller(
