@@ -233,3 +233,25 @@ def test_keys_cli_shows_and_rotates_the_webhook_secret(services):
     assert rotated.returncode == 0, rotated.stderr
     assert rotated.stdout.strip().startswith("whsec_") and rotated.stdout.strip() != first
     assert keys("rotate-secret", "no-such-key").returncode == 1
+
+
+def test_trigger_records_one_delivery_per_terminal_transition(job_factory):
+    """Whatever code path ends a job (here plain SQL, as the reaper does), the trigger of migration 0006
+    records exactly one delivery for it, with the event named after the state; jobs without a
+    callback_url and non-terminal changes record none. No task is sent here (no dispatch)."""
+    from sqlalchemy import text
+
+    from app.core.db import get_engine
+
+    hooked = job_factory(callback_url="http://127.0.0.1:9/never")
+    plain = job_factory()
+    with get_engine().begin() as conn:
+        for job in (hooked, plain):
+            conn.execute(text("UPDATE jobs SET state = 'running' WHERE id = :j"), {"j": job.id})
+            conn.execute(text("UPDATE jobs SET state = 'failed', error = 'x' WHERE id = :j"), {"j": job.id})
+            conn.execute(text("UPDATE jobs SET state = 'failed', error = 'y' WHERE id = :j"), {"j": job.id})
+        rows = conn.execute(
+            text("SELECT job_id, event, url, state, attempts FROM webhook_deliveries WHERE job_id IN (:a, :b)"),
+            {"a": hooked.id, "b": plain.id},
+        ).all()
+    assert [tuple(r) for r in rows] == [(hooked.id, "job.failed", "http://127.0.0.1:9/never", "pending", 0)]
