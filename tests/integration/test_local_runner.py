@@ -101,6 +101,7 @@ def test_run_local_serves_jobs_survives_a_worker_kill_and_keeps_data(scratch, ti
             time.sleep(0.1)
         # SIGKILL the Celery master mid-chunk: the runner must restart it, not stop the stack.
         assert re.search(r"DFT worker +pid \d+ +\(queue dft", log.read_text())  # make run starts it too
+        assert re.search(r"webhooks +pid \d+ +\(queue ", log.read_text())  # and the webhook worker
         worker_pid = int(re.search(r"worker +pid (\d+)", log.read_text()).group(1))
         os.kill(worker_pid, signal.SIGKILL)
         _wait_output(log, f"worker (pid {worker_pid}) exited with code -9", proc)
