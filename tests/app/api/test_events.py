@@ -102,3 +102,66 @@ def test_events_route_is_documented(short_streams):
     assert "text/event-stream" in op["responses"]["200"]["content"]
     assert {"204", "401", "404"} <= set(op["responses"])
     assert any(p["name"] == "Last-Event-ID" and p["in"] == "header" for p in op["parameters"])
+
+
+def test_stream_stops_soon_after_the_client_disconnects(model_env, api_key, job_factory):
+    """Driven as raw ASGI: the client goes away 0.3 s in; the stream (lifetime 60 s) must end within
+    a poll or two, not keep looking at the job for its whole life."""
+    import time
+
+    import anyio
+
+    from app.core.config import get_settings
+    from app.main import create_app
+
+    app = create_app(get_settings().model_copy(update={"sse_poll_interval": 0.05, "sse_max_seconds": 60.0}))
+    job = job_factory(num_samples=2, seed=6)
+    path = f"/v1/jobs/{job.id}/events"
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"test"), (b"authorization", f"Bearer {api_key.secret}".encode())],
+        "client": ("127.0.0.1", 1),
+        "server": ("test", 80),
+    }
+    body: list[bytes] = []
+    gone_at: float | None = None
+
+    async def receive() -> dict:
+        if gone_at is None:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        if time.monotonic() < gone_at:
+            await anyio.sleep(gone_at - time.monotonic())
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        nonlocal gone_at
+        if message["type"] == "http.response.start":
+            assert message["status"] == 200
+            gone_at = time.monotonic() + 0.3
+        elif message["type"] == "http.response.body":
+            body.append(message.get("body", b""))
+
+    async def main() -> float:
+        started = time.monotonic()
+        with anyio.fail_after(10):
+            await app(scope, receive, send)
+        return time.monotonic() - started
+
+    elapsed = anyio.run(main)
+    assert elapsed < 3, elapsed
+    assert b"event: job" in b"".join(body)
+
+
+def test_streams_are_not_counted_by_the_concurrency_limit():
+    from app.main import UNTHROTTLED
+
+    assert "/v1/jobs/0b3c/events" in UNTHROTTLED and "/healthz" in UNTHROTTLED
+    assert "/v1/jobs/0b3c" not in UNTHROTTLED and "/v1/jobs" not in UNTHROTTLED
