@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -255,3 +256,25 @@ def test_trigger_records_one_delivery_per_terminal_transition(job_factory):
             {"a": hooked.id, "b": plain.id},
         ).all()
     assert [tuple(r) for r in rows] == [(hooked.id, "job.failed", "http://127.0.0.1:9/never", "pending", 0)]
+
+
+def test_cli_submit_with_callback_url_and_deliveries(api_url, hook_key, receiver, worker, webhook_worker):
+    script = Path(sys.executable).with_name("mattergen-e")
+    env = {**os.environ, "MATTERGEN_E_URL": api_url, "MATTERGEN_E_API_KEY": hook_key.key.secret}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(script), *args], env=env, capture_output=True, text=True, timeout=120)
+
+    submitted = run("--json", "submit", "-n", "400", "--seed", "8", "--callback-url", f"{receiver.url}/cli")
+    assert submitted.returncode == 0, submitted.stderr
+    job = json.loads(submitted.stdout)
+    assert job["callback_url"] == f"{receiver.url}/cli"
+    assert run("cancel", job["id"]).returncode == 0
+    receiver.wait_for("/cli", 1)
+    deadline = time.monotonic() + 30
+    while "delivered" not in (listed := run("deliveries", job["id"])).stdout:
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.2)
+    assert "job.cancelled" in listed.stdout and "attempts 1" in listed.stdout
+    refused = run("submit", "-n", "1", "--callback-url", "https://example.org/hook")
+    assert refused.returncode == 1 and "WEBHOOK_ALLOWED_HOSTS" in refused.stderr
