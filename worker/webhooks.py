@@ -78,9 +78,15 @@ def _post(url: str, body: bytes, headers: dict, timeout: float) -> tuple[int | N
     """One attempt: (status code, error). Redirects are followed by hand, and only 307/308 to hosts the
     allow-list accepts: httpx's own following would go anywhere the receiver points."""
     rules = webhooks.host_rules()
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as http:
+    # WEBHOOK_TIMEOUT bounds the whole attempt, redirects included: each hop gets what is left of it.
+    deadline = time.monotonic() + timeout
+    # trust_env=False: no proxy or netrc from the environment; the connection goes to the allowed host itself.
+    with httpx.Client(follow_redirects=False, trust_env=False) as http:
         for _ in range(MAX_REDIRECTS + 1):
-            response = http.post(url, content=body, headers=headers)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise httpx.TimeoutException("attempt deadline passed while following redirects")
+            response = http.post(url, content=body, headers=headers, timeout=left)
             if not response.is_redirect:
                 if response.is_success:
                     return response.status_code, None
