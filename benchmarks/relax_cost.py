@@ -11,8 +11,18 @@ uniqueness. Reported:
 - the screen's pass rate per target (valid, E_hull ≤ 0.1 eV/atom, within target ± 0.5 eV, unique,
   novel) with Wilson intervals, and how many crystals each check removes.
 
+- with ``--dft N``: the screened band-gap successes (passed the screen, predicted gap in the target
+  window) DFT-verified through the service's GPAW path (``benchmarks.screen_dft``): how many were
+  verified, how many are DFT successes (DFT gap in the same window) with a Wilson interval, failures
+  and timeouts with reasons, seconds per verification.
+
 Run: ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python -m benchmarks.relax_cost [--samples 64]
-[--targets 1 2 3 4] [--model default | --checkpoint PATH]``; writes ``benchmarks/results/relax_cost.{json,md}``.
+[--targets 1 2 3 4] [--model default | --checkpoint PATH] [--dft 10 --dft-max-seconds 1200]``; writes
+``benchmarks/results/relax_cost.{json,md}`` and ``relax_cost_rmsd.png``. Each target is cached in
+``--work-dir`` (``var/bench/relax_cost``) when done, so a rerun resumes, targets can be split over
+several processes (``--targets 1 2 --seed 17`` and ``--targets 3 4 --seed 19`` fill the same cache as
+``--targets 1 2 3 4 --seed 17``), and ``python -m benchmarks.screen_dft`` can verify while they run
+(then ``--dft N --dft-report-only --parts ...`` reports).
 """
 
 from __future__ import annotations
@@ -43,6 +53,10 @@ def _quantiles(xs: list[float]) -> dict[str, float | None]:
 
 
 def run_target(model: Any, band_gap: float, samples: int, seed: int, guidance: float) -> dict[str, Any]:
+    """One target's costs, relaxation and screen; ``screened``: one entry per crystal for the DFT stage
+    (target, index, passed, predicted gap, window, relaxed CIF), kept out of the results JSON."""
+    import warnings
+
     from app.schemas.screen import Screen, screen_spec
     from models.evaluate.novelty import same_crystal
     from models.sample import generate
@@ -56,7 +70,8 @@ def run_target(model: Any, band_gap: float, samples: int, seed: int, guidance: f
     kept: list[Any] = []
     passed = 0
     removed = dict.fromkeys(CHECKS, 0)
-    for crystal, cols in zip(crystals, columns, strict=True):
+    screened: list[dict[str, Any]] = []
+    for i, (crystal, cols) in enumerate(zip(crystals, columns, strict=True)):
         checks = cols["screen_checks"]
         ok = all(checks.get(k) is True for k in CHECKS[:-1])
         if ok:  # unique within the run, like a job: against the crystals that passed before
@@ -73,6 +88,15 @@ def run_target(model: Any, band_gap: float, samples: int, seed: int, guidance: f
             if k in checks and checks[k] is not True:
                 removed[k] += 1
         passed += ok
+        if ok:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cif = mine.to(fmt="cif")
+            screened.append({
+                "target": band_gap, "index": i, "passed": True, "band_gap_pred": cols.get("band_gap_pred"),
+                "window": spec["band_gap_range"], "formula": formula, "n_sites": len(mine), "cif": cif,
+                "basis": "relaxed" if relaxed else "generated",
+            })
     relaxed = [c for c in columns if c["relax_status"] == "relaxed"]
     n = len(crystals)
     return {
@@ -86,18 +110,43 @@ def run_target(model: Any, band_gap: float, samples: int, seed: int, guidance: f
             "rmsd_angstrom": _quantiles([c["relax_rmsd"] for c in relaxed if c["relax_rmsd"] is not None]),
             "steps": _quantiles([float(c["relax_steps"]) for c in relaxed]),
             "seconds": _quantiles([c["relax_seconds"] for c in relaxed]),
+            "rmsd_values": [round(c["relax_rmsd"], 4) for c in relaxed if c["relax_rmsd"] is not None],
+            "steps_values": [int(c["relax_steps"]) for c in relaxed],
         },
         "screen": {"spec": spec, "passed": passed, "pass_rate": rate(passed, n), "failed_check": removed},
+        "screened": screened,
     }
 
 
 def render(data: dict[str, Any]) -> str:
+    ch = data.get("checkpoint_sha256") or ""
     lines = [
         "# Relaxation cost and screen pass rate (issue 17)",
         "",
-        f"Model `{data['model']}` (checkpoint `{data['checkpoint_sha256'][:12]}`), {data['samples']} crystals per "
+        f"Model `{data['model']}` (checkpoint `{ch[:12]}`), {data['samples']} crystals per "
         f"target, γ = {data['guidance']}, CHGNet FIRE fmax {data['fmax']} eV/Å, step cap {data['max_steps']}; "
-        f"{data['finished_utc']}, commit `{(data['git'] or {}).get('commit') or '?'}`.",
+        f"{data['finished_utc']}, commit `{(data['git'] or {}).get('commit') or '?'}`"
+        f"{' (dirty tree)' if (data['git'] or {}).get('dirty') else ''}.",
+    ]
+    if data.get("command"):
+        lines += ["", f"Command: `{data['command']}`"]
+    for part in data.get("parts") or []:
+        lines += [
+            "",
+            f"Per-target cache filled by `{part['command']}` (wall {(part.get('wall_seconds') or 0) / 3600:.2f} h, "
+            f"CPU {(part.get('cpu_seconds') or 0) / 3600:.3f} core-hours, counted below).",
+        ]
+    if data.get("cpu_seconds") is not None:
+        lines += [
+            "",
+            f"This command: wall {data.get('wall_seconds', 0) / 3600:.2f} h. CPU in all: "
+            f"**{data['cpu_seconds'] / 3600:.3f} core-hours** (user + system of "
+            f"{'the part runs, ' if data.get('parts') else ''}this process and its GPAW children). "
+            "Per-crystal seconds below are wall seconds on this loaded box (CPU share well below one core).",
+        ]
+    if data.get("note"):
+        lines += ["", f"Machine: {data['note']}"]
+    lines += [
         "",
         "| band gap target (eV) | sampling s/crystal | relaxation s/crystal | other s/crystal | relaxed | converged "
         "| RMSD median / p90 (Å) | steps median | screen pass rate |",
@@ -112,10 +161,26 @@ def render(data: dict[str, Any]) -> str:
             f"| {rel['converged']}/{rel['relaxed']} | {_f(rmsd['median'])} / {_f(rmsd['p90'])} | {_f(rel['steps']['median'], 0)} "
             f"| {fmt_rate(r['screen']['pass_rate'])} |"
         )
+    pooled = data.get("pooled")
+    if pooled:
+        rmsd = pooled["rmsd_angstrom"]
+        lines.append(
+            f"| **pooled** | {pooled['sampling_s']:.3f} | {pooled['relaxation_s']:.3f} | {pooled['other_s']:.3f} "
+            f"| {pooled['relaxed']}/{pooled['n']} | {pooled['converged']}/{pooled['relaxed']} "
+            f"| {_f(rmsd['median'])} / {_f(rmsd['p90'])} | {_f(pooled['steps_median'], 0)} | {fmt_rate(pooled['pass_rate'])} |"
+        )
+        lines += ["", f"RMSD generated → relaxed (Å), pooled: mean {_f(rmsd['mean'])}, p10 {_f(rmsd['p10'])}, "
+                  f"median {_f(rmsd['median'])}, p90 {_f(rmsd['p90'])}, max {_f(rmsd['max'])} (n = {rmsd['n']})"
+                  + (f"; histogram `{data['rmsd_png']}`." if data.get("rmsd_png") else ".")]
     lines += ["", "Crystals failing each check (a crystal can fail several): " + "; ".join(
         f"{r['band_gap']:g} eV: " + ", ".join(f"{k} {v}" for k, v in r["screen"]["failed_check"].items())
         for r in data["targets"]
     ), ""]
+    dft = data.get("dft")
+    if dft:
+        from benchmarks.screen_dft import render as render_dft
+
+        lines += render_dft(dft["summary"], dft["settings"], dft["max_seconds"], dft.get("selection"))
     return "\n".join(lines)
 
 
@@ -123,7 +188,54 @@ def _f(x: float | None, digits: int = 3) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
+def pooled(targets: list[dict[str, Any]]) -> dict[str, Any]:
+    n = sum(r["n"] for r in targets)
+    w = lambda key: sum(r["seconds_per_crystal"][key] * r["n"] for r in targets) / n  # noqa: E731
+    values = [x for r in targets for x in r["relaxation"].get("rmsd_values", [])]
+    steps = [s for r in targets for s in r["relaxation"].get("steps_values", [])]
+    return {
+        "n": n,
+        "sampling_s": w("sampling"),
+        "relaxation_s": w("relaxation"),
+        "other_s": w("properties") + w("descriptors") + w("screen"),
+        "relaxed": sum(r["relaxation"]["relaxed"] for r in targets),
+        "failed": sum(r["relaxation"]["failed"] for r in targets),
+        "converged": sum(r["relaxation"]["converged"] for r in targets),
+        "rmsd_angstrom": _quantiles(values),
+        "steps_median": statistics.median(steps) if steps else None,
+        "pass_rate": rate(sum(r["screen"]["passed"] for r in targets), n),
+    }
+
+
+def rmsd_plot(data: dict[str, Any], path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    from benchmarks.plots import save
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for r in data["targets"]:
+        ax.hist(r["relaxation"].get("rmsd_values", []), bins=30, range=(0, 3), histtype="step",
+                label=f"{r['band_gap']:g} eV (n = {len(r['relaxation'].get('rmsd_values', []))})")
+    ax.set_xlabel("RMSD generated → CHGNet-relaxed (Å)")
+    ax.set_ylabel("crystals")
+    ax.legend(title="band gap target", fontsize=7)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    commit = ((data.get("git") or {}).get("commit") or "?")[:12]
+    return save(fig, path, f"{data['finished_utc']} · commit {commit} · {data['samples']} per target · "
+                f"{(data.get('cpu_seconds') or 0) / 3600:.2f} core-hours")
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def main(argv: list[str] | None = None) -> int:
+    import shlex
+    import sys
+
     from app.core.config import get_settings
     from models.sample import load_model
 
@@ -135,22 +247,97 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--guidance", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--out-dir", type=Path, default=RESULTS)
+    ap.add_argument("--work-dir", type=Path, default=Path("var/bench/relax_cost"),
+                    help="per-target cache (a rerun resumes) and the DFT store")
+    ap.add_argument("--dft", type=int, default=0, metavar="N",
+                    help="then DFT-verify screened band-gap successes until N are verified (0: no DFT stage)")
+    ap.add_argument("--dft-max-seconds", type=float, default=None, help="cap per crystal (default DFT_MAX_SECONDS)")
+    ap.add_argument("--dft-budget-seconds", type=float, default=None, help="cap of the whole DFT stage")
+    ap.add_argument("--dft-settings", default=None,
+                    help="JSON overrides of DFTSettings (default: the service's DFT_SETTINGS, i.e. production)")
+    ap.add_argument("--dft-seed", type=int, default=17)
+    ap.add_argument("--dft-workers", type=int, default=1, help="GPAW runs at once (one core each)")
+    ap.add_argument(
+        "--dft-report-only",
+        action="store_true",
+        help="run no DFT: report the store's outcomes (e.g. of `python -m benchmarks.screen_dft`, which "
+        "verifies while the targets are still being relaxed); candidates without one are 'not run'",
+    )
+    ap.add_argument(
+        "--parts",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="relax_cost.json of runs that filled the per-target cache (other --targets, same work dir): "
+        "their commands, wall and CPU time are added to this report",
+    )
+    ap.add_argument("--note", default=None, help="machine-load note for the report")
     args = ap.parse_args(argv)
+    t_start = time.monotonic()
     settings = get_settings()
     model = load_model(args.model, checkpoint=args.checkpoint)
-    targets = [run_target(model, t, args.samples, args.seed + i, args.guidance) for i, t in enumerate(args.targets)]
-    data = {
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    targets = []
+    for i, t in enumerate(args.targets):
+        key = f"{model.checkpoint_sha256[:12]}_bg{t:g}_n{args.samples}_s{args.seed + i}_g{args.guidance:g}" \
+              f"_f{settings.relax_fmax:g}_m{settings.relax_max_steps}"
+        cache = args.work_dir / f"target_{key}.json"
+        if cache.exists():
+            r = json.loads(cache.read_text())
+        else:
+            r = run_target(model, t, args.samples, args.seed + i, args.guidance)
+            cache.write_text(json.dumps(r, default=str))
+        print(f"target {t:g}: {r['screen']['passed']}/{r['n']} passed", flush=True)
+        targets.append(r)
+    screened = [c for r in targets for c in r.pop("screened")]
+    data: dict[str, Any] = {
         "model": args.model if args.checkpoint is None else str(args.checkpoint),
         "checkpoint_sha256": model.checkpoint_sha256,
         "samples": args.samples,
         "guidance": args.guidance,
         "fmax": settings.relax_fmax,
         "max_steps": settings.relax_max_steps,
-        "finished_utc": utc_now(),
-        "git": git_commit(),
+        "command": "python -m benchmarks.relax_cost " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "note": args.note,
         "targets": targets,
+        "pooled": pooled(targets),
     }
+    if args.dft > 0:
+        from benchmarks import screen_dft
+        from models.data.descriptors.settings import DFTSettings
+
+        overrides = json.loads(args.dft_settings) if args.dft_settings else dict(settings.dft_settings)
+        dft_settings = DFTSettings(**overrides)
+        max_seconds = args.dft_max_seconds or settings.dft_max_seconds
+        ordered = screen_dft.candidates(screened, args.dft_seed)
+        outcomes = screen_dft.run(
+            ordered, n=args.dft, store=args.work_dir / f"dft_store_{model.checkpoint_sha256[:12]}.jsonl",
+            dft_settings=dft_settings, max_seconds=max_seconds, memory_gb=settings.dft_memory_gb,
+            budget_seconds=0.0 if args.dft_report_only else args.dft_budget_seconds,
+            workers=args.dft_workers,
+        )
+        data["dft"] = {
+            "settings": dft_settings.model_dump(),
+            "overrides": overrides,
+            "max_seconds": max_seconds,
+            "seed": args.dft_seed,
+            "workers": args.dft_workers,
+            "selection": (
+                "outcomes from the store, run by `python -m benchmarks.screen_dft` while the targets were "
+                "relaxed: seeded random order within a target, the next crystal from the available target with "
+                "the fewest taken (round robin), until the deadline"
+                if args.dft_report_only
+                else "pooled over the targets in a seeded random order, until N verified or the budget is spent"
+            ),
+            "summary": screen_dft.summarize(outcomes, len(ordered), args.dft),
+        }
+    data.update({"finished_utc": utc_now(), "git": git_commit(), "wall_seconds": time.monotonic() - t_start,
+                 "cpu_seconds": _cpu_seconds()})
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        data["rmsd_png"] = rmsd_plot(data, args.out_dir / "relax_cost_rmsd.png").name
+    except Exception as exc:  # noqa: BLE001 - the numbers matter more than the figure
+        print(f"no RMSD plot: {exc!r}", flush=True)
     (args.out_dir / "relax_cost.json").write_text(json.dumps(data, indent=1, default=str))
     (args.out_dir / "relax_cost.md").write_text(render(data))
     print(render(data))
