@@ -123,7 +123,7 @@ def render(data: dict[str, Any]) -> str:
     lines = [
         "# Relaxation cost and screen pass rate (issue 17)",
         "",
-        f"Model `{data['model']}` (checkpoint `{ch[:12]}`), {data['samples']} crystals per "
+        f"Model `{data['model']}` (checkpoint `{ch[:12]}`), {_per_target(data)} crystals per "
         f"target, γ = {data['guidance']}, CHGNet FIRE fmax {data['fmax']} eV/Å, step cap {data['max_steps']}; "
         f"{data['finished_utc']}, commit `{(data['git'] or {}).get('commit') or '?'}`"
         f"{' (dirty tree)' if (data['git'] or {}).get('dirty') else ''}.",
@@ -184,8 +184,73 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _per_target(data: dict[str, Any]) -> str:
+    b = data.get("batches") or []
+    if len(b) <= 1:
+        return str(data["samples"])
+    return f"{sum(x['samples'] for x in b)} (batches of " + " + ".join(str(x["samples"]) for x in b) + ", own seeds)"
+
+
 def _f(x: float | None, digits: int = 3) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
+
+
+def merge_batches(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One target's batches as one row: counts summed, per-crystal seconds weighted by batch size,
+    quantiles from the pooled values, and uniqueness of the screen passes across the batches (a pass
+    matching an earlier batch's pass counts as a duplicate, as within a job)."""
+    import warnings
+
+    from pymatgen.core import Structure as S
+
+    from models.evaluate.novelty import same_crystal
+
+    n = sum(r["n"] for r in runs)
+    keys = runs[0]["seconds_per_crystal"].keys()
+    rel = [r["relaxation"] for r in runs]
+    rmsd = [x for x in (v for r in rel for v in r.get("rmsd_values", []))]
+    steps = [x for x in (v for r in rel for v in r.get("steps_values", []))]
+    kept: list[Any] = []
+    screened: list[dict[str, Any]] = []
+    dups = 0
+    for r in runs:
+        for c in r.get("screened", []):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                st = S.from_str(c["cif"], fmt="cif")
+            if any(same_crystal(st, o) for o in kept if o.composition.reduced_formula == st.composition.reduced_formula):
+                dups += 1
+                continue
+            kept.append(st)
+            screened.append(c)  # its batch's own index: the DFT store's ids stay valid
+    failed = {k: sum(r["screen"]["failed_check"].get(k, 0) for r in runs) for k in runs[0]["screen"]["failed_check"]}
+    failed["unique"] = failed.get("unique", 0) + dups
+    passed = sum(r["screen"]["passed"] for r in runs) - dups
+    relaxed = sum(x["relaxed"] for x in rel)
+    return {
+        "band_gap": runs[0]["band_gap"],
+        "n": n,
+        "batches": [{"n": r["n"], "passed": r["screen"]["passed"]} for r in runs],
+        "seconds_per_crystal": {k: sum(r["seconds_per_crystal"][k] * r["n"] for r in runs) / n for k in keys},
+        "relaxation": {
+            "relaxed": relaxed,
+            "failed": sum(x["failed"] for x in rel),
+            "converged": sum(x["converged"] for x in rel),
+            "rmsd_angstrom": _quantiles(rmsd),
+            "steps": _quantiles([float(v) for v in steps]),
+            "seconds": {"n": relaxed, "mean": sum(x["seconds"]["mean"] * x["relaxed"] for x in rel if x["relaxed"])
+                        / max(relaxed, 1)},
+            "rmsd_values": rmsd,
+            "steps_values": steps,
+        },
+        "screen": {
+            "spec": runs[0]["screen"]["spec"],
+            "passed": passed,
+            "pass_rate": rate(passed, n),
+            "failed_check": failed,
+        },
+        "screened": screened,
+    }
 
 
 def pooled(targets: list[dict[str, Any]]) -> dict[str, Any]:
@@ -213,9 +278,11 @@ def rmsd_plot(data: dict[str, Any], path: Path) -> Path:
     from benchmarks.plots import save
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
+    top = max([2.0] + [x for r in data["targets"] for x in r["relaxation"].get("rmsd_values", [])])
+    edges = [0.1 * k for k in range(int(top / 0.1) + 2)]
     for r in data["targets"]:
-        ax.hist(r["relaxation"].get("rmsd_values", []), bins=30, range=(0, 3), histtype="step",
-                label=f"{r['band_gap']:g} eV (n = {len(r['relaxation'].get('rmsd_values', []))})")
+        values = r["relaxation"].get("rmsd_values", [])
+        ax.hist(values, bins=edges, histtype="step", label=f"{r['band_gap']:g} eV (n = {len(values)})")
     ax.set_xlabel("RMSD generated → CHGNet-relaxed (Å)")
     ax.set_ylabel("crystals")
     ax.legend(title="band gap target", fontsize=7)
@@ -271,22 +338,36 @@ def main(argv: list[str] | None = None) -> int:
         help="relax_cost.json of runs that filled the per-target cache (other --targets, same work dir): "
         "their commands, wall and CPU time are added to this report",
     )
+    ap.add_argument(
+        "--extra-batches",
+        nargs="*",
+        default=[],
+        metavar="SAMPLES:SEED",
+        help="more batches per target (target i: seed SEED + i), merged with the first into one row per target",
+    )
     ap.add_argument("--note", default=None, help="machine-load note for the report")
     args = ap.parse_args(argv)
     t_start = time.monotonic()
     settings = get_settings()
     model = load_model(args.model, checkpoint=args.checkpoint)
     args.work_dir.mkdir(parents=True, exist_ok=True)
+    batches = [(args.samples, args.seed)] + [tuple(int(x) for x in b.split(":")) for b in args.extra_batches]
     targets = []
     for i, t in enumerate(args.targets):
-        key = f"{model.checkpoint_sha256[:12]}_bg{t:g}_n{args.samples}_s{args.seed + i}_g{args.guidance:g}" \
-              f"_f{settings.relax_fmax:g}_m{settings.relax_max_steps}"
-        cache = args.work_dir / f"target_{key}.json"
-        if cache.exists():
-            r = json.loads(cache.read_text())
-        else:
-            r = run_target(model, t, args.samples, args.seed + i, args.guidance)
-            cache.write_text(json.dumps(r, default=str))
+        runs = []
+        for samples, seed in batches:
+            key = (
+                f"{model.checkpoint_sha256[:12]}_bg{t:g}_n{samples}_s{seed + i}_g{args.guidance:g}"
+                f"_f{settings.relax_fmax:g}_m{settings.relax_max_steps}"
+            )
+            cache = args.work_dir / f"target_{key}.json"
+            if cache.exists():
+                r = json.loads(cache.read_text())
+            else:
+                r = run_target(model, t, samples, seed + i, args.guidance)
+                cache.write_text(json.dumps(r, default=str))
+            runs.append(r)
+        r = runs[0] if len(runs) == 1 else merge_batches(runs)
         print(f"target {t:g}: {r['screen']['passed']}/{r['n']} passed", flush=True)
         targets.append(r)
     screened = [c for r in targets for c in r.pop("screened")]
@@ -294,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": args.model if args.checkpoint is None else str(args.checkpoint),
         "checkpoint_sha256": model.checkpoint_sha256,
         "samples": args.samples,
+        "batches": [{"samples": n, "seed": sd} for n, sd in batches],
         "guidance": args.guidance,
         "fmax": settings.relax_fmax,
         "max_steps": settings.relax_max_steps,

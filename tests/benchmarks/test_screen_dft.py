@@ -291,3 +291,47 @@ def test_follow_takes_targets_as_they_finish_round_robin_until_done(tmp_path):
         )
         == 0
     )
+
+
+def test_merge_batches_pools_counts_and_drops_passes_repeated_across_batches():
+    from benchmarks.relax_cost import merge_batches
+
+    def batch(n, passes, rmsd):
+        return {
+            "band_gap": 2.0,
+            "n": n,
+            "seconds_per_crystal": {
+                "sampling": 1.0 * n,
+                "relaxation": 10.0,
+                "properties": 0.1,
+                "descriptors": 0.1,
+                "screen": 0.1,
+            },
+            "relaxation": {
+                "relaxed": n,
+                "failed": 0,
+                "converged": n - 1,
+                "seconds": {"mean": 5.0},
+                "rmsd_values": rmsd,
+                "steps_values": [10] * n,
+            },
+            "screen": {
+                "spec": {"band_gap_range": [1.5, 2.5]},
+                "passed": len(passes),
+                "pass_rate": None,
+                "failed_check": {"valid": 1, "e_above_hull": 0, "within_target": 2, "novel": 0, "unique": 0},
+            },
+            "screened": passes,
+        }
+
+    other = CIF.replace("4.0", "4.4").replace("Cl", "Br")
+    a = batch(4, [_c(2.0, 1, 2.1)], [0.1, 0.2, 0.3, 0.4])
+    b = batch(2, [_c(2.0, 0, 2.0), {**_c(2.0, 1, 2.2), "cif": other}], [0.5, 0.6])
+    m = merge_batches([a, b])
+    assert m["n"] == 6 and m["screen"]["passed"] == 2  # b's first pass is a's crystal again
+    assert m["screen"]["failed_check"]["unique"] == 1 and m["screen"]["failed_check"]["within_target"] == 4
+    ids = [screen_dft.crystal_id(c) for c in m["screened"]]
+    assert [c["index"] for c in m["screened"]] == [1, 1] and len(set(ids)) == 2  # batch indices, distinct ids
+    assert m["seconds_per_crystal"]["sampling"] == pytest.approx((4 * 4 + 2 * 2) / 6)
+    assert m["relaxation"]["rmsd_angstrom"]["n"] == 6 and m["relaxation"]["converged"] == 4
+    assert m["screen"]["pass_rate"]["k"] == 2 and m["screen"]["pass_rate"]["n"] == 6
