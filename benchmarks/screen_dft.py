@@ -155,6 +155,31 @@ def _not_run(c: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _verify_or_error(verify, c: dict[str, Any], dft_settings, cap: float, memory_gb: float) -> dict[str, Any]:
+    """One verification; an unexpected exception becomes the crystal's recorded error."""
+    try:
+        return verify(c, dft_settings, cap, memory_gb)
+    except Exception as exc:  # noqa: BLE001 - recorded against the crystal
+        return {**_not_run(c), "reason": "error", "message": repr(exc)[:300]}
+
+
+def _log_outcome(log, c: dict[str, Any], rec: dict[str, Any]) -> None:
+    log(
+        f"DFT {rec['id']} {c.get('formula')} ({c.get('n_sites')} sites): ok={rec['ok']} "
+        f"reason={rec.get('reason')} gap={rec.get('dft_band_gap')} pred={c['band_gap_pred']:.2f} "
+        f"{rec['seconds']:.0f} s",
+        flush=True,
+    )
+
+
+def _run_workers(work, workers: int) -> None:
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(max(1, workers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def run(
     ordered: list[dict[str, Any]],
     *,
@@ -205,28 +230,16 @@ def run(
         while (job := take()) is not None:
             i, cap = job
             c = ordered[i]
-            try:
-                rec = verify(c, dft_settings, cap, memory_gb)
-            except Exception as exc:  # noqa: BLE001 - recorded against the crystal
-                rec = {**_not_run(c), "reason": "error", "message": repr(exc)[:300]}
+            rec = _verify_or_error(verify, c, dft_settings, cap, memory_gb)
             with cond:
                 _append(store, rec)
                 results[i] = rec
                 state["running"] -= 1
                 state["ok"] += bool(rec.get("ok"))
                 cond.notify_all()
-            log(
-                f"DFT {rec['id']} {c.get('formula')} ({c.get('n_sites')} sites): ok={rec['ok']} "
-                f"reason={rec.get('reason')} gap={rec.get('dft_band_gap')} pred={c['band_gap_pred']:.2f} "
-                f"{rec['seconds']:.0f} s",
-                flush=True,
-            )
+            _log_outcome(log, c, rec)
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(max(1, workers))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_workers(work, workers)
     return [results[i] for i in sorted(results)]
 
 
@@ -398,26 +411,14 @@ def follow(
     def work() -> None:
         while (job := take()) is not None:
             c, cap = job
-            try:
-                rec = verify(c, dft_settings, cap, memory_gb)
-            except Exception as exc:  # noqa: BLE001 - recorded against the crystal
-                rec = {**_not_run(c), "reason": "error", "message": repr(exc)[:300]}
+            rec = _verify_or_error(verify, c, dft_settings, cap, memory_gb)
             rec["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             with lock:
                 _append(store, rec)
                 count[0] += 1
-            log(
-                f"DFT {rec['id']} {c.get('formula')} ({c.get('n_sites')} sites): ok={rec['ok']} "
-                f"reason={rec.get('reason')} gap={rec.get('dft_band_gap')} pred={c['band_gap_pred']:.2f} "
-                f"{rec['seconds']:.0f} s",
-                flush=True,
-            )
+            _log_outcome(log, c, rec)
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(max(1, workers))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_workers(work, workers)
     return count[0]
 
 
