@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -265,16 +266,15 @@ def webhook_worker(services: Services, model_env: dict[str, str]) -> Iterator[Wo
         proc.stop()
 
 
-@pytest.fixture(scope="session")
-def api_url(services: Services, model_env: dict[str, str]) -> Iterator[str]:
-    """A real uvicorn process serving app.main:app on a free port."""
+@contextmanager
+def uvicorn_api(env: dict[str, str], log: Path) -> Iterator[str]:
+    """A real uvicorn process serving app.main:app on a free port with ``env``; yields its URL once
+    /healthz answers, and stops the process group afterwards."""
     import httpx
 
     from app.local_services import free_port
 
     port = free_port()
-    log = services.root / "api.log"
-    env = {**os.environ, **model_env}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
         cwd=REPO,
@@ -284,21 +284,28 @@ def api_url(services: Services, model_env: dict[str, str]) -> Iterator[str]:
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"API did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
     try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"API did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def api_url(services: Services, model_env: dict[str, str]) -> Iterator[str]:
+    """A real uvicorn process serving app.main:app on a free port."""
+    with uvicorn_api({**os.environ, **model_env}, services.root / "api.log") as url:
+        yield url
 
 
 @dataclass(frozen=True)

@@ -89,36 +89,12 @@ def test_stream_needs_a_key_that_sees_the_job(http, api_url, worker):
 def test_open_streams_do_not_hold_request_slots(services, model_env, api_key, job_factory, tmp_path):
     """A server allowing one request at a time keeps answering while three streams stay open."""
     import os
-    import signal
-    import subprocess
-    import sys
     from contextlib import ExitStack
 
-    from app.local_services import free_port
-    from tests.conftest import REPO
+    from tests.conftest import uvicorn_api
 
-    port = free_port()
     env = {**os.environ, **model_env, "MAX_CONCURRENT_REQUESTS": "1", "REQUEST_QUEUE_TIMEOUT": "1"}
-    log = tmp_path / "api.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=open(log, "wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
+    with uvicorn_api(env, tmp_path / "api.log") as url:
         job = job_factory(num_samples=2, seed=9)  # stays queued: no worker consumes this process's queue
         with ExitStack() as stack, httpx.Client(base_url=url, headers=api_key.headers, timeout=10) as http:
             readers = []  # kept: a line iterator that is dropped closes its connection
@@ -131,6 +107,3 @@ def test_open_streams_do_not_hold_request_slots(services, model_env, api_key, jo
             started = time.monotonic()
             r = http.get(f"/v1/jobs/{job.id}")
             assert r.status_code == 200 and time.monotonic() - started < 1.0, r.text
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
