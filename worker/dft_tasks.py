@@ -24,6 +24,7 @@ from app.core.config import get_settings
 from app.core.task_queue import VERIFY_TASK
 from worker import dft_store
 from worker.celery_app import celery_app
+from worker.retry import RETRY_WHILE_DB_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +105,7 @@ def _keep_going(claim: dft_store.ClaimedVerification) -> bool:
     name=VERIFY_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    max_retries=30,
+    **RETRY_WHILE_DB_DOWN,
 )
 def verify_structure(verification_id: str) -> str:
     return run_verification(verification_id)

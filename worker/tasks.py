@@ -31,6 +31,7 @@ from worker.celery_app import celery_app
 from worker.periodic import PeriodicThread
 from worker.postprocess import postprocess
 from worker.records import structure_record
+from worker.retry import RETRY_WHILE_DB_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -204,11 +205,8 @@ def _sample_and_commit(claim: store.ClaimedChunk, settings: Any) -> str:
     # PostgreSQL unreachable: the task would be acked without having claimed its chunk, leaving a
     # pending chunk nobody will run. Re-publish it with backoff instead (a chunk that *was* claimed is
     # recovered by the heartbeat reaper).
-    autoretry_for=(OperationalError,),
-    retry_backoff=2,
-    retry_backoff_max=60,
+    **RETRY_WHILE_DB_DOWN,
     retry_jitter=True,
-    max_retries=30,
 )
 def sample_chunk(job_id: str, chunk_index: int) -> str:
     try:

@@ -23,7 +23,6 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from sqlalchemy import select, text
-from sqlalchemy.exc import OperationalError
 
 from app.core import webhooks
 from app.core.config import get_settings
@@ -32,6 +31,7 @@ from app.core.task_queue import get_task_queue
 from app.services.jobs import job_out
 from app.tables import ApiKey, Job, WebhookDelivery
 from worker.periodic import PeriodicThread
+from worker.retry import RETRY_WHILE_DB_DOWN
 from worker.webhook_app import celery_app
 
 log = logging.getLogger(__name__)
@@ -196,11 +196,8 @@ def deliver(delivery_id: str) -> str:
     reject_on_worker_lost=True,
     # PostgreSQL unreachable before the claim: re-publish with backoff (a claimed attempt whose record
     # failed is picked up again by the sweeper once its claim is stale).
-    autoretry_for=(OperationalError,),
-    retry_backoff=2,
-    retry_backoff_max=60,
+    **RETRY_WHILE_DB_DOWN,
     retry_jitter=True,
-    max_retries=30,
 )
 def deliver_webhook(delivery_id: str) -> str:
     return deliver(delivery_id)
