@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -20,7 +17,7 @@ import httpx
 import pytest
 
 from app.local_services import EmbeddedPostgres, free_port
-from tests.conftest import REPO
+from tests.conftest import uvicorn_api
 
 
 def exchange(sock: socket.socket, path: str, method: str = "GET", headers: dict | None = None) -> tuple[int, dict, bytes]:
@@ -103,7 +100,6 @@ def test_one_pooled_connection_serves_everything_and_postgres_down_is_503(own_po
     with Session(engine) as s:
         key = create_key(s, "pg-down")
     engine.dispose()
-    port = free_port()
     env = {
         **os.environ,
         **model_env,
@@ -116,45 +112,35 @@ def test_one_pooled_connection_serves_everything_and_postgres_down_is_503(own_po
         "CELERY_QUEUE": "sampling-inprocess",  # no worker consumes it
     }
     log = Path(tempfile.mkstemp(prefix="api-pgdown-", suffix=".log")[1])
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
     auth = {"Authorization": f"Bearer {key.secret}"}
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
-        with httpx.Client(base_url=url, headers=auth, timeout=30) as c:
-            job = c.post("/v1/jobs", json={"num_samples": 1, "seed": 1}).json()["data"]
-            paths = ["/v1/jobs", f"/v1/jobs/{job['id']}", f"/v1/jobs/{job['id']}/structures",
-                     f"/v1/jobs/{job['id']}/archive", "/v1/models", "/metrics"]
-            for path in paths:
-                r = c.get(path)
-                assert r.status_code == 200, (path, r.text)
-            # 30 concurrent requests through one connection: they take turns, none times out.
-            with ThreadPoolExecutor(10) as pool:
-                codes = list(pool.map(lambda p: c.get(p).status_code, paths * 5))
-            assert set(codes) == {200}, codes
-
-        own_postgres.stop(mode="immediate")
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-            for path in ("/v1/jobs", f"/v1/jobs/{job['id']}", "/readyz", "/metrics"):
-                status, headers, body = exchange(sock, path, headers=auth)
-                assert status == 503, (path, body)
-                assert headers.get("retry-after") == "7" and headers.get("connection") != "close"
-                text = body.decode().lower()
-                for leak in (str(own_postgres.port), "127.0.0.1", "psycopg", "connection refused", "operationalerror"):
-                    assert leak not in text, (path, leak, text)
-            assert exchange(sock, "/healthz")[0] == 200
+        with uvicorn_api(env, log) as url:
+            _serve_then_lose_postgres(url, auth, own_postgres)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
         log.unlink(missing_ok=True)
+
+
+def _serve_then_lose_postgres(url: str, auth: dict, own_postgres) -> None:
+    port = httpx.URL(url).port
+    with httpx.Client(base_url=url, headers=auth, timeout=30) as c:
+        job = c.post("/v1/jobs", json={"num_samples": 1, "seed": 1}).json()["data"]
+        paths = ["/v1/jobs", f"/v1/jobs/{job['id']}", f"/v1/jobs/{job['id']}/structures",
+                 f"/v1/jobs/{job['id']}/archive", "/v1/models", "/metrics"]
+        for path in paths:
+            r = c.get(path)
+            assert r.status_code == 200, (path, r.text)
+        # 30 concurrent requests through one connection: they take turns, none times out.
+        with ThreadPoolExecutor(10) as pool:
+            codes = list(pool.map(lambda p: c.get(p).status_code, paths * 5))
+        assert set(codes) == {200}, codes
+
+    own_postgres.stop(mode="immediate")
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        for path in ("/v1/jobs", f"/v1/jobs/{job['id']}", "/readyz", "/metrics"):
+            status, headers, body = exchange(sock, path, headers=auth)
+            assert status == 503, (path, body)
+            assert headers.get("retry-after") == "7" and headers.get("connection") != "close"
+            text = body.decode().lower()
+            for leak in (str(own_postgres.port), "127.0.0.1", "psycopg", "connection refused", "operationalerror"):
+                assert leak not in text, (path, leak, text)
+        assert exchange(sock, "/healthz")[0] == 200
