@@ -66,12 +66,9 @@ def _cif_and_perm(cif: str) -> tuple[str, list[int] | None]:
     return out, site_permutation(s, out)
 
 
-def verify_one(c: dict[str, Any], dft_settings: Any, max_seconds: float, memory_gb: float) -> dict[str, Any]:
-    """One verification outcome (what the service stores, reduced to what this report needs)."""
-    from worker.dft_compare import compare, to_stored_order
-    from worker.dft_run import run_dft
-
-    base = {
+def _identity(c: dict[str, Any]) -> dict[str, Any]:
+    """The fields that name a screened crystal in every outcome record."""
+    return {
         "id": crystal_id(c),
         "target": c["target"],
         "index": c["index"],
@@ -79,6 +76,16 @@ def verify_one(c: dict[str, Any], dft_settings: Any, max_seconds: float, memory_
         "n_sites": c.get("n_sites"),
         "band_gap_pred": c["band_gap_pred"],
         "window": list(c["window"]),
+    }
+
+
+def verify_one(c: dict[str, Any], dft_settings: Any, max_seconds: float, memory_gb: float) -> dict[str, Any]:
+    """One verification outcome (what the service stores, reduced to what this report needs)."""
+    from worker.dft_compare import compare, to_stored_order
+    from worker.dft_run import run_dft
+
+    base = {
+        **_identity(c),
         "settings": dft_settings.model_dump(),
         "max_seconds": max_seconds,
     }
@@ -141,13 +148,7 @@ def _append(path: Path, rec: dict[str, Any]) -> None:
 
 def _not_run(c: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": crystal_id(c),
-        "target": c["target"],
-        "index": c["index"],
-        "formula": c.get("formula"),
-        "n_sites": c.get("n_sites"),
-        "band_gap_pred": c["band_gap_pred"],
-        "window": list(c["window"]),
+        **_identity(c),
         "ok": False,
         "reason": "not run",
         "message": "total DFT budget spent",

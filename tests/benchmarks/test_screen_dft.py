@@ -239,58 +239,33 @@ def test_follow_takes_targets_as_they_finish_round_robin_until_done(tmp_path):
             b.write_text(json.dumps(cache(4.0, 1)))
         return _fake_verify(results, [])(c, settings, cap, mem)
 
+    def follow(paths, store, seconds_left):
+        return screen_dft.follow(
+            paths,
+            store=tmp_path / store,
+            dft_settings=DFTSettings(),
+            max_seconds=100.0,
+            memory_gb=1.0,
+            seed=3,
+            deadline=time.time() + seconds_left,
+            poll=0.05,
+            verify=verify,
+            log=lambda *a, **k: None,
+        )
+
     t = threading.Timer(5.0, lambda: None)  # nothing left to wait for: follow must return by itself
     t.start()
-    n = screen_dft.follow(
-        [a, b],
-        store=tmp_path / "s.jsonl",
-        dft_settings=DFTSettings(),
-        max_seconds=100.0,
-        memory_gb=1.0,
-        seed=3,
-        deadline=time.time() + 3600,
-        poll=0.05,
-        verify=verify,
-        log=lambda *a, **k: None,
-    )
+    n = follow([a, b], "s.jsonl", 3600)
     t.cancel()
     assert n == 4 and calls[1] == (4.0, 0)  # the new target's crystal comes next (fewest taken)
     assert sorted(calls) == [(1.0, 0), (1.0, 1), (1.0, 2), (4.0, 0)]
     store = screen_dft.load_store(tmp_path / "s.jsonl")
     assert len(store) == 4 and all("finished_utc" in r for r in store.values())
     # resumed: nothing is run twice; and a deadline under a minute away starts nothing
-    assert (
-        screen_dft.follow(
-            [a, b],
-            store=tmp_path / "s.jsonl",
-            dft_settings=DFTSettings(),
-            max_seconds=100.0,
-            memory_gb=1.0,
-            seed=3,
-            deadline=time.time() + 3600,
-            poll=0.05,
-            verify=verify,
-            log=lambda *a, **k: None,
-        )
-        == 0
-    )
+    assert follow([a, b], "s.jsonl", 3600) == 0
     c = tmp_path / "target_c.json"
     c.write_text(json.dumps(cache(2.0, 2)))
-    assert (
-        screen_dft.follow(
-            [c],
-            store=tmp_path / "t.jsonl",
-            dft_settings=DFTSettings(),
-            max_seconds=100.0,
-            memory_gb=1.0,
-            seed=3,
-            deadline=time.time() + 30,
-            poll=0.05,
-            verify=verify,
-            log=lambda *a, **k: None,
-        )
-        == 0
-    )
+    assert follow([c], "t.jsonl", 30) == 0
 
 
 def test_merge_batches_pools_counts_and_drops_passes_repeated_across_batches():
