@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from mattergen_e.client import Client, verify_signature
-from tests.conftest import REPO, KeyForTests, make_key
+from tests.conftest import REPO, KeyForTests, WorkerProcess, make_key, uvicorn_api
 from tests.integration.helpers import submit, wait_terminal
 
 pytestmark = [pytest.mark.integration]
@@ -159,9 +159,41 @@ def test_finished_job_is_posted_signed_once(api, api_url, hook_key, receiver, wo
     assert api.get(f"/v1/jobs/{job['id']}/deliveries").json()["data"][0]["attempts"] == 1
 
 
+def test_a_job_that_fails_in_the_worker_is_posted_as_job_failed(
+    model_env, hook_key, receiver, webhook_worker, tmp_path
+):
+    """A real sampling worker whose checkpoint is unreadable fails the chunk, hence the job; the receiver
+    gets the signed job document with event job.failed and the job's error."""
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a torch checkpoint")
+    queue = "sampling-broken-model"  # only the broken worker listens here
+    env = {**model_env, "CELERY_QUEUE": queue}
+    sampler = WorkerProcess({**env, "MODEL_CHECKPOINT": str(broken)}, tmp_path, name="broken").start()
+    try:
+        with (
+            uvicorn_api({**os.environ, **env}, tmp_path / "api.log") as url,
+            httpx.Client(base_url=url, timeout=30, headers=hook_key.key.headers) as api,
+        ):
+            job = submit(api, {**TINY_JOB, "callback_url": f"{receiver.url}/failed"})
+            done = wait_terminal(api, job["id"])
+            assert done["state"] == "failed" and done["error"], done
+
+            (hit,) = receiver.wait_for("/failed", 1)
+            assert verify_signature(hook_key.webhook_secret, hit.body, hit.headers)
+            doc = json.loads(hit.body)
+            assert doc["meta"]["event"] == hit.headers["X-MatterGen-Event"] == "job.failed"
+            assert doc["data"]["state"] == "failed" and doc["data"]["error"] == done["error"]
+            (row,) = _deliveries(api, job["id"], lambda d: d["state"] == "delivered")
+            assert row["event"] == "job.failed" and row["attempts"] == 1
+    finally:
+        sampler.stop()
+
+
 def test_failing_receiver_is_retried_with_backoff_and_recorded(api, receiver, worker, webhook_worker):
     """Cancelled right after submission (the API sends the webhook itself); /flaky fails twice."""
-    job = submit(api, {"num_samples": 400, "seed": 6, "relax": False, "callback_url": f"{receiver.url}/flaky"})
+    job = submit(
+        api, {"num_samples": 400, "seed": 6, "relax": False, "callback_url": f"{receiver.url}/flaky"}
+    )
     r = api.post(f"/v1/jobs/{job['id']}/cancel")
     assert r.status_code == 200 and r.json()["data"]["state"] == "cancelled", r.text
 
@@ -178,7 +210,9 @@ def test_failing_receiver_is_retried_with_backoff_and_recorded(api, receiver, wo
 
 
 def test_redirect_to_a_host_outside_the_allow_list_is_not_followed(api, receiver, worker, webhook_worker):
-    job = submit(api, {"num_samples": 400, "seed": 7, "relax": False, "callback_url": f"{receiver.url}/elsewhere"})
+    job = submit(
+        api, {"num_samples": 400, "seed": 7, "relax": False, "callback_url": f"{receiver.url}/elsewhere"}
+    )
     assert api.post(f"/v1/jobs/{job['id']}/cancel").status_code == 200
     (row,) = _deliveries(api, job["id"], lambda d: d["state"] == "failed", timeout=90)
     assert row["attempts"] == 4  # WEBHOOK_MAX_ATTEMPTS in the tests
@@ -222,8 +256,14 @@ def test_keys_cli_shows_and_rotates_the_webhook_secret(services):
     env = {**os.environ, "DATABASE_URL": services.database_url}
 
     def keys(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "app.keys", *args], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "app.keys", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     created = keys("create", "hook-cli")
     assert created.returncode == 0, created.stderr
@@ -252,7 +292,9 @@ def test_trigger_records_one_delivery_per_terminal_transition(job_factory):
             conn.execute(text("UPDATE jobs SET state = 'failed', error = 'x' WHERE id = :j"), {"j": job.id})
             conn.execute(text("UPDATE jobs SET state = 'failed', error = 'y' WHERE id = :j"), {"j": job.id})
         rows = conn.execute(
-            text("SELECT job_id, event, url, state, attempts FROM webhook_deliveries WHERE job_id IN (:a, :b)"),
+            text(
+                "SELECT job_id, event, url, state, attempts FROM webhook_deliveries WHERE job_id IN (:a, :b)"
+            ),
             {"a": hooked.id, "b": plain.id},
         ).all()
     assert [tuple(r) for r in rows] == [(hooked.id, "job.failed", "http://127.0.0.1:9/never", "pending", 0)]
