@@ -6,7 +6,8 @@ and SMACT compositional validity with :mod:`models.evaluate.validity` — the sa
 suite uses. Because all-metal cells pass SMACT by definition, SMACT is also reported on the crystals
 that are not all-metal, with the all-metal fraction; next to them the mean number of distinct elements
 per cell (training split for reference) and the fraction of as-sampled crystals StructureMatcher
-matches to a corpus / MPTS-52 crystal. Speed is the wall time of ``generate`` divided by the number of
+matches to a corpus / MPTS-52 crystal, and the share of P1 cells (no symmetry found at symprec 0.1 Å)
+next to the training split's. Speed is the wall time of ``generate`` divided by the number of
 crystals (checks excluded). The validity/steps trade-off repeats the guided run at each step count; the
 type-leak check (:mod:`benchmarks.type_leak`) runs once per variant; training throughput comes from the
 shipped training log.
@@ -40,6 +41,7 @@ def sampling_job(
     import torch
 
     from benchmarks.modelcache import model_for
+    from models.evaluate.symmetry import p1_count
     from models.evaluate.validity import check_validity
     from models.sample import generate
 
@@ -64,6 +66,7 @@ def sampling_job(
     metal = sum(c.all_metal for c in checks)
     c_ok_not_metal = sum(c.composition_valid for c in checks if not c.all_metal)
     known = known_matches([c.structure for c in crystals]) if match_known else None
+    p1, with_group = p1_count(c.structure for c in crystals)
     return {
         "n": n_out,
         "steps": steps_used,
@@ -94,6 +97,8 @@ def sampling_job(
         "composition_valid_not_all_metal_rate": c_ok_not_metal / (n_out - metal) if n_out > metal else None,
         "known_match": known,
         "known_match_rate": known / n_out if known is not None and n_out else None,
+        "p1": p1,
+        "p1_rate": p1 / with_group if with_group else None,
     }
 
 
@@ -153,6 +158,25 @@ def training_mean_elements() -> float:
     return float(df.loc[df["split"] == "train", "elements"].str.split().str.len().mean())
 
 
+def training_p1_rate(n: int = 1000, seed: int = 0) -> dict:
+    """Share of P1 cells among ``n`` random training crystals (what the generated share compares with)."""
+    import warnings
+
+    from pymatgen.core import Structure
+
+    from models.data.corpus import corpus_frame
+    from models.evaluate.symmetry import SYMPREC, p1_count
+
+    train = corpus_frame().query("split == 'train'")
+    rows = train.sample(n=min(n, len(train)), random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pymatgen's note on CIF coordinates it rounds
+        structures = [Structure.from_str(cif, fmt="cif") for cif in rows["cif"]]
+    p1, analysed = p1_count(structures)
+    return {"p1": p1, "analysed": analysed, "rate": p1 / analysed if analysed else None, "symprec": SYMPREC,
+            "seed": seed}
+
+
 def training_throughput(info: VariantInfo) -> dict:
     """Crystals/s from the shipped training log (median over logged intervals) and the manifest."""
     log_path = info.checkpoint.parent / "train_log.csv"
@@ -209,4 +233,5 @@ def assemble(variants: list[VariantInfo], s: SamplingSettings, results: dict[str
                 "type_leak": results.get(f"sampling__{v.name}__type_leak"),
             }
         )
-    return {"variants": per_variant, "training_mean_elements": training_mean_elements()}
+    return {"variants": per_variant, "training_mean_elements": training_mean_elements(),
+            "training_p1": training_p1_rate()}

@@ -47,10 +47,17 @@ def composition_table(result: dict) -> str:
             rows.append([
                 v["variant"], mode, r["n"], _num(r.get("mean_elements")), _pct(r["composition_valid_rate"]),
                 _pct(r.get("composition_valid_not_all_metal_rate")), _pct(r.get("all_metal_rate")),
-                _pct(r.get("known_match_rate")), r.get("unique_formulas", "–"),
+                _pct(r.get("known_match_rate")), r.get("unique_formulas", "–"), _pct(r.get("p1_rate")),
             ])
     return _table(rows, ["variant", "mode", "n", "distinct elements per cell", "SMACT", "SMACT not all-metal",
-                         "all-metal", "matches a known crystal", "distinct formulas"])
+                         "all-metal", "matches a known crystal", "distinct formulas", "P1 as sampled"])
+
+
+def _p1_reference(ref: dict | None) -> str:
+    if not ref:
+        return ""
+    return (f" P1 as sampled = share of cells in which spglib finds no symmetry at symprec {ref['symprec']:g} Å; "
+            f"{ref['analysed']} random training crystals: {_pct(ref['rate'])} P1.")
 
 
 def leak_table(result: dict) -> str:
@@ -117,7 +124,7 @@ def markdown(result: dict, s: SamplingSettings) -> list[str]:
             "All-metal and single-element cells pass SMACT by definition (CDVAE/DiffCSP), so SMACT is also given "
             "on the other crystals. Matches a known crystal = StructureMatcher (default tolerances) matches the "
             "as-sampled cell to a corpus / MPTS-52 crystal. Training split: "
-            f"{_num(train)} distinct elements per crystal.",
+            f"{_num(train)} distinct elements per crystal.{_p1_reference(result.get('training_p1'))}",
             "",
             composition_table(result),
             "",

@@ -97,7 +97,7 @@ def rescore(cell: dict, target: dict | None) -> dict:
 ROW_SUMMARY_KEYS = [
     "structure_valid_rate", "composition_valid_rate", "composition_valid_not_all_metal_rate", "n_not_all_metal",
     "all_metal_rate", "property_hit_rate", "stable_strict_rate", "below_hull_flag_rate", "known_match_rate",
-    "vsun_strict_rate", "mean_elements", "hull_coverage",
+    "vsun_strict_rate", "mean_elements", "hull_coverage", "p1_rate",
 ]
 
 

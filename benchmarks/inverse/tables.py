@@ -11,6 +11,7 @@ from benchmarks.inverse.pooled import BASELINE_VARIANT, COMPARED_KEYS
 from benchmarks.settings import InverseSettings, target_label
 from benchmarks.stats import fmt_difference, fmt_rate
 from models.evaluate.stability import BELOW_HULL_FLAG, MAX_HULL_ELEMENTS
+from models.evaluate.symmetry import SYMPREC
 
 TABLE_COLUMNS = [
     ("variant", "variant"), ("target", "target"), ("gamma", "γ"), ("n", "n"),
@@ -21,7 +22,7 @@ TABLE_COLUMNS = [
     ("vsun_rate", "VSUN"), ("vsun_strict_rate", "VSUN strict"), ("success_rate", "success"),
     ("band_gap_mean_abs_error", "mean abs err gap (eV)"),
     ("formation_energy_per_atom_mean_abs_error", "mean abs err E_form (eV/atom)"),
-    ("unique_compositions", "compositions"), ("unique_spacegroups", "space groups"),
+    ("unique_compositions", "compositions"), ("unique_spacegroups", "space groups"), ("p1_rate", "P1"),
     ("seconds_total", "seconds"),
 ]
 POOLED_COLUMNS = [
@@ -194,7 +195,9 @@ def markdown(result: dict, s: InverseSettings) -> list[str]:
         "cell; N = novel vs corpus + MPTS-52; known = StructureMatcher matches a corpus/MPTS-52 crystal "
         "(reproduces a known crystal); success = VSUN and within tolerance (band gap ±0.5 eV, E_form ±0.2 "
         "eV/atom); unconditional success = VSUN. mean abs err over the crystals with a value (band gap: "
-        "independent predictor on the relaxed crystal; E_form: CHGNet). seconds = generation + evaluation.",
+        "independent predictor on the relaxed crystal; E_form: CHGNet). space groups = distinct ones in the cell; "
+        f"P1 = share of the relaxed crystals in which spglib finds no symmetry at symprec {SYMPREC:g} Å (training "
+        "crystals: see the sampling report). seconds = generation + evaluation.",
         "",
         summary_table(grid["rows"]),
         "",

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from pymatgen.core import Structure
-from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from models.evaluate.descriptor_accuracy import DescriptorPredictor, descriptor_accuracy
 from models.evaluate.novelty import KnownCrystals, known_crystals, uniqueness
@@ -40,6 +38,7 @@ from models.evaluate.success import (
     normalize_target,
     property_errors,
 )
+from models.evaluate.symmetry import space_group_number
 from models.evaluate.validity import check_validity
 
 
@@ -48,15 +47,6 @@ class EvaluationResult:
     records: list[dict]
     summary: dict
     relaxed_structures: list[Structure | None] = field(default_factory=list)
-
-
-def _spacegroup(s: Structure) -> int | None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return int(SpacegroupAnalyzer(s, symprec=0.1).get_space_group_number())
-    except Exception:
-        return None
 
 
 def _mean(xs: list) -> float | None:
@@ -132,7 +122,7 @@ def evaluate_structures(
             rec["band_gap"] = float(load_predictor().predict_one(scored))
         except Exception as exc:
             rec["band_gap_error"] = repr(exc)
-        rec["spacegroup"] = _spacegroup(scored)
+        rec["spacegroup"] = space_group_number(scored)
         rec["seconds"] = round(time.time() - t0, 3)
         records.append(rec)
         relaxed.append(r_struct)
@@ -217,6 +207,8 @@ def summarize(records: list[dict], target: dict[str, float]) -> dict:
     out["n_not_all_metal"] = len(not_metal)
     out["composition_valid_not_all_metal_rate"] = _fraction(not_metal, "composition_valid")
     out["mean_elements"] = _mean([r.get("n_elements") for r in records])
+    with_group = [r for r in records if r.get("spacegroup") is not None]
+    out["p1_rate"] = float(np.mean([r["spacegroup"] == 1 for r in with_group])) if with_group else None
     out["hull_coverage"] = hull_coverage(records)
     if target:
         out["property_hit_rate"] = _fraction(records, "property_hit")

@@ -17,7 +17,7 @@ from benchmarks.variants import VariantInfo
 
 INVERSE_COLUMNS = ["variant", "target", "γ", "n", "V", "SMACT", "SMACT not all-metal", "all-metal", "S", "S strict",
                    "hull gap flag", "U", "N", "known", "VSUN", "VSUN strict", "success", "mean abs err gap (eV)",
-                   "mean abs err E_form (eV/atom)", "compositions", "space groups", "seconds"]
+                   "mean abs err E_form (eV/atom)", "compositions", "space groups", "P1", "seconds"]
 _key = inverse_grid.cell_key
 
 
@@ -79,7 +79,7 @@ def test_inverse_report_has_required_columns_and_provenance(tmp_path, synthetic_
     cells = [c.strip() for c in next(line for line in md.splitlines() if "| band gap 3 eV " in line).strip("|").split("|")]
     assert cells == ["structure_only", "band gap 3 eV", "2", "4", "75.0 %", "75.0 %", "75.0 %", "0.0 %", "75.0 %",
                      "75.0 %", "0.0 %", "100.0 %", "100.0 %", "0.0 %", "50.0 %", "50.0 %", "25.0 %", "0.733", "–",
-                     "4", "2", "10"]
+                     "4", "2", "0.0 %", "10"]
     assert "core-hours" in md
     # guided formation-energy errors (generated − target): −0.1, +0.5, +0.1 eV/atom at −2 eV/atom
     ef_rows = [[c.strip() for c in line.strip("|").split("|")] for line in md.splitlines()
@@ -112,11 +112,12 @@ def test_sampling_report_has_required_columns(tmp_path):
     run = {"n": 10, "steps": 100, "torch_threads": 1, "structure_valid_rate": 0.9, "composition_valid_rate": 0.8,
            "valid_rate": 0.7, "seconds_per_structure": 0.5, "cpu_seconds_per_structure": 0.4, "mean_elements": 3.25,
            "composition_valid_not_all_metal_rate": 0.5, "all_metal_rate": 0.6, "known_match_rate": 0.1,
-           "unique_formulas": 9}
+           "unique_formulas": 9, "p1_rate": 0.9}
     leak = {"descriptor_channels": "charge_dos", "crystals": 256, "masked_sites": 461, "t": 0.2, "seed": 1,
             "own": {"cross_entropy_nats": 0.2367, "top1_accuracy": 0.9479},
             "noise": {"cross_entropy_nats": 3.6191, "top1_accuracy": 0.2603}}
-    result = {"training_mean_elements": 2.8015, "variants": [v.as_dict() | {
+    result = {"training_mean_elements": 2.8015, "training_p1": {"p1": 8, "analysed": 1000, "rate": 0.008,
+                                                                "symprec": 0.1, "seed": 0}, "variants": [v.as_dict() | {
         "param_count": 1234, "training_throughput": {"crystals_per_s_median": 200.0, "threads": 1},
         "unconditional": run, "guided": run, "steps_tradeoff": [run | {"steps": 1000}, run], "type_leak": leak}]}
     _, md_path = write_suite(tmp_path, _payload("sampling", v, quick=False) | {"results": result},
@@ -133,7 +134,8 @@ def test_sampling_report_has_required_columns(tmp_path):
 
     assert row("| structure_only | complete: step 8000 of 8000 | guided")[3:8] == ["10", "100", "90.0 %", "80.0 %",
                                                                                    "70.0 %"]
-    assert row("| structure_only | guided ")[2:8] == ["10", "3.25", "80.0 %", "50.0 %", "60.0 %", "10.0 %"]
+    assert row("| structure_only | guided ")[2:] == ["10", "3.25", "80.0 %", "50.0 %", "60.0 %", "10.0 %", "9", "90.0 %"]
+    assert "symprec 0.1 Å; 1000 random training crystals: 0.8 % P1" in md
     assert row("| structure_only | charge_dos ")[4:] == ["0.237", "94.8 %", "3.619", "26.0 %"]
     assert "Training split: 2.80 distinct elements" in md
     assert row("| structure_only | 1000 ")[2:4] == ["10", "90.0 %"]
