@@ -10,5 +10,6 @@ reads) and PNG plots. Suites:
   guidance-scale sweep (:mod:`benchmarks.inverse`).
 
 Work is split into jobs (one sampling run or one evaluated cell each) that run in worker processes and
-are cached under ``var/bench/`` as they finish, so an interrupted run resumes where it stopped.
+are cached as they finish (``~/.cache/mattergen-e/bench/full/``, outside the work tree; ``--quick``:
+``var/bench/quick/``), so an interrupted run resumes where it stopped, also in a later session.
 """

@@ -39,11 +39,12 @@ from benchmarks.dft.selection import matches_record, regenerate_cell  # noqa: E4
 from benchmarks.dft.siteorder import structure_from_record  # noqa: E402
 from benchmarks.provenance import REPO, git_commit, machine, utc_now  # noqa: E402
 from benchmarks.settings import target_label  # noqa: E402
+from models.cache_dirs import full_bench_dir  # noqa: E402
 from models.evaluate.descriptor_accuracy import descriptor_accuracy  # noqa: E402
 
 DESCRIPTOR_VARIANTS = ("charge_dos", "charge", "dos", "dummy")
 RESULTS_DIR = REPO / "benchmarks" / "results"
-DEFAULT_BENCH_DIR = REPO / "var" / "bench" / "full"
+DEFAULT_BENCH_DIR = full_bench_dir()  # outside the work tree: survives sessions
 
 
 def _log(msg: str) -> None:

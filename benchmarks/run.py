@@ -6,7 +6,8 @@
 Writes ``DIR/<suite>.json``, ``DIR/<suite>.md``, PNG plots and ``DIR/estimate.json`` (the projected
 wall time of the full default run from this run's CPU measurements). ``--quick`` defaults ``DIR`` to
 ``benchmarks/results/quick`` so smoke results never overwrite the real ones. Finished jobs are cached
-in ``var/bench/<full|quick>/``; rerunning the same command resumes.
+in ``~/.cache/mattergen-e/bench/full/`` (outside the work tree; ``--quick``: ``var/bench/quick/``);
+rerunning the same command resumes.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from benchmarks.provenance import REPO, git_commit, machine, utc_now  # noqa: E4
 from benchmarks.report import write_suite  # noqa: E402
 from benchmarks.settings import inverse_settings, sampling_settings  # noqa: E402
 from benchmarks.variants import ALL_VARIANTS, DEFAULT_VARIANT, VariantSelection, discover  # noqa: E402
+from models.cache_dirs import full_bench_dir  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 VAR = REPO / "var" / "bench"
@@ -56,7 +58,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="results directory")
-    p.add_argument("--cache", type=Path, default=None, help="job cache (default var/bench/<full|quick>)")
+    p.add_argument("--cache", type=Path, default=None,
+                   help="job cache (default ~/.cache/mattergen-e/bench/full/cache; --quick: var/bench/quick/cache)")
     p.add_argument("--checkpoint-root", type=Path, default=None, help=argparse.SUPPRESS)  # tests
     args = p.parse_args(argv)
     if args.samples is not None and args.samples < 1:
@@ -90,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     t_start, date_start = time.time(), utc_now()
-    kind = "quick" if args.quick else "full"
     out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
-    cache = args.cache or VAR / kind / "cache"
+    # The judged run's cache lives outside the work tree so a later session resumes it; smoke runs are disposable.
+    cache = args.cache or (VAR / "quick" / "cache" if args.quick else full_bench_dir() / "cache")
     root_kw = {"root": args.checkpoint_root} if args.checkpoint_root else {}
     selection = discover(args.variants, snapshot_dir=cache.parent / "snapshots", **root_kw)
     for line in selection.skipped_lines():

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import copy
 import math
-import os
 import shutil
 import sys
 import time
@@ -36,6 +35,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from models.cache_dirs import cache_root
 from models.checkpoint_files import append_log, atomic_save, export_model, ship, truncate_logs
 from models.diffusion.batch import collate
 from models.diffusion.build import build_diffusion, build_network, count_parameters, load_config
@@ -62,8 +62,7 @@ class EMA:
 
 def default_state_dir(name: str) -> Path:
     """Where a variant's resume state lives: outside the work tree, which a new session lays anew."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "mattergen-e" / "train" / name
+    return cache_root() / "train" / name
 
 
 def lr_at(step: int, tcfg: dict, max_steps: int, restart_step: int = 0) -> float:

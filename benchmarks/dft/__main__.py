@@ -1,9 +1,9 @@
 """``python -m benchmarks.dft reference|verify`` — DFT of generated crystals after the inverse suite.
 
     # generated descriptors vs DFT on stable as-sampled crystals of one variant
-    python -m benchmarks.dft reference --bench-dir var/bench/full --variant charge_dos --max-crystals 24
+    python -m benchmarks.dft reference --bench-dir ~/.cache/mattergen-e/bench/full --variant charge_dos --max-crystals 24
     # DFT success rate of the judges' band-gap successes (relaxed cells), per compared variant
-    python -m benchmarks.dft verify --bench-dir var/bench/full --variants charge_dos structure_only dummy
+    python -m benchmarks.dft verify --bench-dir ~/.cache/mattergen-e/bench/full --variants charge_dos structure_only dummy
 
 Both resume from their stores; ``--list`` prints the selection, ``--report-only`` runs no DFT. ``verify``
 attaches its summary to ``<results>/inverse.json`` (the headline table) and re-renders ``inverse.md``.
@@ -30,9 +30,10 @@ from benchmarks.dft.run import run_reference  # noqa: E402
 from benchmarks.dft.selection import collect_candidates  # noqa: E402
 from benchmarks.dft.store import ReferenceStore, candidates_from_store, default_store_path  # noqa: E402
 from benchmarks.provenance import REPO, git_commit, machine, utc_now  # noqa: E402
+from models.cache_dirs import full_bench_dir  # noqa: E402
 from models.data.descriptors.settings import DEFAULT_SETTINGS, DFTSettings  # noqa: E402
 
-DEFAULT_BENCH_DIR = REPO / "var" / "bench" / "full"
+DEFAULT_BENCH_DIR = full_bench_dir()  # outside the work tree: survives sessions
 DEFAULT_OUT_DIR = REPO / "var" / "bench" / "dft"
 RESULTS_DIR = REPO / "benchmarks" / "results"
 DEFAULT_MAX = {"reference": 24, "verify": 36}  # ≥ 20 / ≥ 30 survive DFT failures
