@@ -31,6 +31,12 @@ def finished_job(job_factory):
     return job
 
 
+@pytest.fixture()
+def queued_job(job_factory):
+    """A job that exists but has not run: enough for query validation, which comes before any row."""
+    return job_factory(num_samples=6, seed=21, target={"band_gap": 2.0}, steps=10)
+
+
 def test_idempotency_key_returns_the_same_job(client):
     body = {"target": {"band_gap": 1.0}, "num_samples": 2, "seed": 5}
     key = f"test-{uuid.uuid4()}"
@@ -162,8 +168,8 @@ def test_structure_listing_pagination_fields_and_filters(client, finished_job):
         ({"elements": "Na,Qq"}, "unknown element symbol(s) ['Qq']"),
     ],
 )
-def test_structure_listing_bad_queries_are_422_with_a_clear_message(client, finished_job, params, needle):
-    r = client.get(f"/v1/jobs/{finished_job.id}/structures", params=params)
+def test_structure_listing_bad_queries_are_422_with_a_clear_message(client, queued_job, params, needle):
+    r = client.get(f"/v1/jobs/{queued_job.id}/structures", params=params)
     assert r.status_code == 422, r.text
     assert needle in r.json()["errors"][0]["message"]
 
@@ -180,8 +186,8 @@ def test_structure_listing_bad_queries_are_422_with_a_clear_message(client, fini
         {"valid": "maybe"},
     ],
 )
-def test_structure_listing_out_of_range_query_is_422(client, finished_job, params):
-    r = client.get(f"/v1/jobs/{finished_job.id}/structures", params=params)
+def test_structure_listing_out_of_range_query_is_422(client, queued_job, params):
+    r = client.get(f"/v1/jobs/{queued_job.id}/structures", params=params)
     assert r.status_code == 422 and r.json()["errors"]
 
 
