@@ -131,24 +131,35 @@ def run_jobs(
         results[job.key] = result
         log(f"[bench] {i}/{len(todo)} {job.key}: {result['job_wall_seconds']:.0f} s (elapsed {time.time() - t0:.0f} s)")
 
+    failed: dict[str, str] = {}
+
+    def fail(job: Job, exc: BaseException, i: int) -> None:  # a failed job must not cost the other jobs' results
+        failed[job.key] = repr(exc)
+        log(f"[bench] {i}/{len(todo)} {job.key}: FAILED {exc!r}")
+
     if workers <= 1:
         for i, job in enumerate(todo, 1):
-            done(job, _call(job.fn, job.kwargs, threads), i)
-        return results
+            try:
+                done(job, _call(job.fn, job.kwargs, threads), i)
+            except Exception as exc:
+                fail(job, exc, i)
+    else:
+        _run_pool(todo, workers, threads, done, fail)
+    if failed:
+        raise JobsFailed(failed)
+    return results
+
+
+def _run_pool(todo: list[Job], workers: int, threads: int, done, fail) -> None:
     ctx = mp.get_context("spawn")
-    failed: dict[str, str] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = {pool.submit(_call, j.fn, j.kwargs, threads, WORKER_MEMORY_GB): j for j in todo}
         for finished, fut in enumerate(as_completed(futures), 1):
             job = futures[fut]
             try:
                 done(job, fut.result(), finished)
-            except Exception as exc:  # a failed job must not cost the other jobs' results
-                failed[job.key] = repr(exc)
-                log(f"[bench] {finished}/{len(todo)} {job.key}: FAILED {exc!r}")
-    if failed:
-        raise JobsFailed(failed)
-    return results
+            except Exception as exc:
+                fail(job, exc, finished)
 
 
 class JobsFailed(RuntimeError):

@@ -80,3 +80,23 @@ def test_worker_memory_cap_fails_one_job_and_keeps_the_others(tmp_path, monkeypa
     assert list(err.value.failed) == ["big"] and "MemoryError" in err.value.failed["big"]
     again = run_jobs([Job("small", square_fn, {"x": 5})], tmp_path, workers=1, log=lambda m: None)
     assert again["small"]["resumed"] is True and again["small"]["value"] == 25
+
+
+def fail_always(x: int) -> dict:
+    raise ValueError(f"job {x} cannot run")
+
+
+def test_in_process_run_also_fails_one_job_and_keeps_the_others(tmp_path):
+    """With one worker the jobs run in this process; a raising job still fails alone and is named."""
+    import pytest
+
+    from benchmarks import jobs
+
+    todo = [Job("bad", "tests.benchmarks.test_variants:fail_always", {"x": 1}, cost=2.0),
+            Job("good", "tests.benchmarks.test_variants:square", {"x": 6})]
+    with pytest.raises(jobs.JobsFailed) as err:
+        run_jobs(todo, tmp_path, workers=1, log=lambda m: None)
+    assert list(err.value.failed) == ["bad"] and "cannot run" in err.value.failed["bad"]
+    again = run_jobs([Job("good", "tests.benchmarks.test_variants:square", {"x": 6})], tmp_path, workers=1,
+                     log=lambda m: None)
+    assert again["good"]["resumed"] is True and again["good"]["value"] == 36
