@@ -88,7 +88,7 @@ def own_postgres():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_one_pooled_connection_serves_everything_and_postgres_down_is_503(own_postgres, model_env):
+def test_one_pooled_connection_serves_everything_and_postgres_down_is_503(own_postgres, model_env, tmp_path):
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
@@ -111,36 +111,28 @@ def test_one_pooled_connection_serves_everything_and_postgres_down_is_503(own_po
         "UNAVAILABLE_RETRY_AFTER": "7",
         "CELERY_QUEUE": "sampling-inprocess",  # no worker consumes it
     }
-    log = Path(tempfile.mkstemp(prefix="api-pgdown-", suffix=".log")[1])
     auth = {"Authorization": f"Bearer {key.secret}"}
-    try:
-        with uvicorn_api(env, log) as url:
-            _serve_then_lose_postgres(url, auth, own_postgres)
-    finally:
-        log.unlink(missing_ok=True)
+    with uvicorn_api(env, tmp_path / "api.log") as url:
+        port = httpx.URL(url).port
+        with httpx.Client(base_url=url, headers=auth, timeout=30) as c:
+            job = c.post("/v1/jobs", json={"num_samples": 1, "seed": 1}).json()["data"]
+            paths = ["/v1/jobs", f"/v1/jobs/{job['id']}", f"/v1/jobs/{job['id']}/structures",
+                     f"/v1/jobs/{job['id']}/archive", "/v1/models", "/metrics"]
+            for path in paths:
+                r = c.get(path)
+                assert r.status_code == 200, (path, r.text)
+            # 30 concurrent requests through one connection: they take turns, none times out.
+            with ThreadPoolExecutor(10) as pool:
+                codes = list(pool.map(lambda p: c.get(p).status_code, paths * 5))
+            assert set(codes) == {200}, codes
 
-
-def _serve_then_lose_postgres(url: str, auth: dict, own_postgres) -> None:
-    port = httpx.URL(url).port
-    with httpx.Client(base_url=url, headers=auth, timeout=30) as c:
-        job = c.post("/v1/jobs", json={"num_samples": 1, "seed": 1}).json()["data"]
-        paths = ["/v1/jobs", f"/v1/jobs/{job['id']}", f"/v1/jobs/{job['id']}/structures",
-                 f"/v1/jobs/{job['id']}/archive", "/v1/models", "/metrics"]
-        for path in paths:
-            r = c.get(path)
-            assert r.status_code == 200, (path, r.text)
-        # 30 concurrent requests through one connection: they take turns, none times out.
-        with ThreadPoolExecutor(10) as pool:
-            codes = list(pool.map(lambda p: c.get(p).status_code, paths * 5))
-        assert set(codes) == {200}, codes
-
-    own_postgres.stop(mode="immediate")
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        for path in ("/v1/jobs", f"/v1/jobs/{job['id']}", "/readyz", "/metrics"):
-            status, headers, body = exchange(sock, path, headers=auth)
-            assert status == 503, (path, body)
-            assert headers.get("retry-after") == "7" and headers.get("connection") != "close"
-            text = body.decode().lower()
-            for leak in (str(own_postgres.port), "127.0.0.1", "psycopg", "connection refused", "operationalerror"):
-                assert leak not in text, (path, leak, text)
-        assert exchange(sock, "/healthz")[0] == 200
+        own_postgres.stop(mode="immediate")
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            for path in ("/v1/jobs", f"/v1/jobs/{job['id']}", "/readyz", "/metrics"):
+                status, headers, body = exchange(sock, path, headers=auth)
+                assert status == 503, (path, body)
+                assert headers.get("retry-after") == "7" and headers.get("connection") != "close"
+                text = body.decode().lower()
+                for leak in (str(own_postgres.port), "127.0.0.1", "psycopg", "connection refused", "operationalerror"):
+                    assert leak not in text, (path, leak, text)
+            assert exchange(sock, "/healthz")[0] == 200
