@@ -38,7 +38,7 @@ from models.evaluate.success import (
     normalize_target,
     property_errors,
 )
-from models.evaluate.symmetry import space_group_number
+from models.evaluate.symmetry import p1_tally, space_group_number
 from models.evaluate.validity import check_validity
 
 
@@ -207,8 +207,8 @@ def summarize(records: list[dict], target: dict[str, float]) -> dict:
     out["n_not_all_metal"] = len(not_metal)
     out["composition_valid_not_all_metal_rate"] = _fraction(not_metal, "composition_valid")
     out["mean_elements"] = _mean([r.get("n_elements") for r in records])
-    with_group = [r for r in records if r.get("spacegroup") is not None]
-    out["p1_rate"] = float(np.mean([r["spacegroup"] == 1 for r in with_group])) if with_group else None
+    p1, analysed = p1_tally(r.get("spacegroup") for r in records)
+    out["p1_rate"] = p1 / analysed if analysed else None
     out["hull_coverage"] = hull_coverage(records)
     if target:
         out["property_hit_rate"] = _fraction(records, "property_hit")

@@ -26,8 +26,12 @@ def space_group_number(structure: Structure, symprec: float = SYMPREC) -> int | 
         return None
 
 
-def p1_count(structures: Iterable[Structure], symprec: float = SYMPREC) -> tuple[int, int]:
-    """(crystals found P1, crystals analysed) — cells spglib cannot analyse count in neither."""
-    numbers = [space_group_number(s, symprec) for s in structures]
+def p1_tally(numbers: Iterable[int | None]) -> tuple[int, int]:
+    """(P1 among ``numbers``, numbers known): cells spglib could not analyse (None) count in neither."""
     known = [n for n in numbers if n is not None]
     return sum(n == 1 for n in known), len(known)
+
+
+def p1_count(structures: Iterable[Structure], symprec: float = SYMPREC) -> tuple[int, int]:
+    """(crystals found P1, crystals analysed)."""
+    return p1_tally(space_group_number(s, symprec) for s in structures)
