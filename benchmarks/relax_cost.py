@@ -392,9 +392,10 @@ def main(argv: list[str] | None = None) -> int:
         dft_settings = DFTSettings(**overrides)
         max_seconds = args.dft_max_seconds or settings.dft_max_seconds
         ordered = screen_dft.candidates(screened, args.dft_seed)
+        # report-only: every outcome the store holds, not just the first --dft verified
+        wanted = len(ordered) if args.dft_report_only else args.dft
         outcomes = screen_dft.run(
-            # report-only: every outcome the store holds, not just the first --dft verified
-            ordered, n=len(ordered) if args.dft_report_only else args.dft, store=args.work_dir / f"dft_store_{model.checkpoint_sha256[:12]}.jsonl",
+            ordered, n=wanted, store=args.work_dir / f"dft_store_{model.checkpoint_sha256[:12]}.jsonl",
             dft_settings=dft_settings, max_seconds=max_seconds, memory_gb=settings.dft_memory_gb,
             budget_seconds=0.0 if args.dft_report_only else args.dft_budget_seconds,
             workers=args.dft_workers,
