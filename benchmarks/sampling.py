@@ -160,18 +160,13 @@ def training_mean_elements() -> float:
 
 def training_p1_rate(n: int = 1000, seed: int = 0) -> dict:
     """Share of P1 cells among ``n`` random training crystals (what the generated share compares with)."""
-    import warnings
-
-    from pymatgen.core import Structure
-
-    from models.data.corpus import corpus_frame
+    from models.data.corpus import corpus_frame, structures_for
     from models.evaluate.symmetry import SYMPREC, p1_count
 
     train = corpus_frame().query("split == 'train'")
     rows = train.sample(n=min(n, len(train)), random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pymatgen's note on CIF coordinates it rounds
-        structures = [Structure.from_str(cif, fmt="cif") for cif in rows["cif"]]
+    by_id = structures_for(rows)
+    structures = [by_id[mid] for mid in rows["material_id"]]
     p1, analysed = p1_count(structures)
     return {"p1": p1, "analysed": analysed, "rate": p1 / analysed if analysed else None, "symprec": SYMPREC,
             "seed": seed}

@@ -81,7 +81,7 @@ def _structure_cache_path() -> Path:
     return CACHE_DIR / f"structures-{corpus_sha256()[:16]}.pkl"
 
 
-def _structures_for(df: pd.DataFrame) -> dict[str, Structure]:
+def structures_for(df: pd.DataFrame) -> dict[str, Structure]:
     """Structures for the rows of ``df``: from the whole-corpus cache when it exists or when most of
     the corpus is wanted; a small request without a cache parses only its own rows (tests, service)."""
     if _structure_cache_path().exists() or len(df) > 2000:
@@ -144,7 +144,7 @@ def load_corpus(
         df = df[df["material_id"].isin(wanted)]
     if limit is not None:
         df = df.iloc[:limit]
-    structures = _structures_for(df)
+    structures = structures_for(df)
     tables = _descriptor_tables(descriptors) if descriptors in ("auto", "dft") else []
     if descriptors == "dummy":
         from models.data.descriptors.dummy import dummy_descriptors
