@@ -3,7 +3,7 @@
 A job is a module-level function named by ``"module:function"`` plus JSON-able keyword arguments. Its
 cache key is a hash of both (checkpoint SHA-256s are part of the arguments), so a changed checkpoint or
 setting reruns the job while an interrupted benchmark skips everything already done. Workers are
-``spawn``-ed processes, each limited to ``threads`` torch/BLAS threads: on this 2-core machine one
+``spawn``-ed processes (also when there is one), each limited to ``threads`` torch/BLAS threads: on this 2-core machine one
 single-threaded worker per core is faster than one process with two threads (thread contention).
 """
 
@@ -137,14 +137,10 @@ def run_jobs(
         failed[job.key] = repr(exc)
         log(f"[bench] {i}/{len(todo)} {job.key}: FAILED {exc!r}")
 
-    if workers <= 1:
-        for i, job in enumerate(todo, 1):
-            try:
-                done(job, _call(job.fn, job.kwargs, threads), i)
-            except Exception as exc:
-                fail(job, exc, i)
-    else:
-        _run_pool(todo, workers, threads, done, fail)
+    if todo:
+        # Even one worker is a separate process: it gets the memory cap, and its thread settings stay out
+        # of the caller's process.
+        _run_pool(todo, max(1, workers), threads, done, fail)
     if failed:
         raise JobsFailed(failed)
     return results

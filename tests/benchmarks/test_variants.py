@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -76,7 +77,7 @@ def test_worker_memory_cap_fails_one_job_and_keeps_the_others(tmp_path, monkeypa
     square_fn, alloc_fn = "tests.benchmarks.test_variants:square", "tests.benchmarks.test_variants:allocate"
     todo = [Job("big", alloc_fn, {"gb": 4.0}), Job("small", square_fn, {"x": 5})]
     with pytest.raises(jobs.JobsFailed) as err:
-        run_jobs(todo, tmp_path, workers=2, log=lambda m: None)
+        run_jobs(todo, tmp_path, workers=1, log=lambda m: None)
     assert list(err.value.failed) == ["big"] and "MemoryError" in err.value.failed["big"]
     again = run_jobs([Job("small", square_fn, {"x": 5})], tmp_path, workers=1, log=lambda m: None)
     assert again["small"]["resumed"] is True and again["small"]["value"] == 25
@@ -86,16 +87,21 @@ def fail_always(x: int) -> dict:
     raise ValueError(f"job {x} cannot run")
 
 
-def test_in_process_run_also_fails_one_job_and_keeps_the_others(tmp_path):
-    """With one worker the jobs run in this process; a raising job still fails alone and is named."""
+def test_one_worker_also_fails_one_job_and_keeps_the_others(tmp_path):
+    """One worker is still a separate process: a raising job fails alone and is named, and the caller's
+    thread settings are left as they were."""
     import pytest
 
     from benchmarks import jobs
 
     todo = [Job("bad", "tests.benchmarks.test_variants:fail_always", {"x": 1}, cost=2.0),
             Job("good", "tests.benchmarks.test_variants:square", {"x": 6})]
+    import torch
+
+    threads_before, env_before = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     with pytest.raises(jobs.JobsFailed) as err:
-        run_jobs(todo, tmp_path, workers=1, log=lambda m: None)
+        run_jobs(todo, tmp_path, workers=1, threads=3, log=lambda m: None)
+    assert (torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")) == (threads_before, env_before)
     assert list(err.value.failed) == ["bad"] and "cannot run" in err.value.failed["bad"]
     again = run_jobs([Job("good", "tests.benchmarks.test_variants:square", {"x": 6})], tmp_path, workers=1,
                      log=lambda m: None)
