@@ -3,8 +3,8 @@
 A job is a module-level function named by ``"module:function"`` plus JSON-able keyword arguments. Its
 cache key is a hash of both (checkpoint SHA-256s are part of the arguments), so a changed checkpoint or
 setting reruns the job while an interrupted benchmark skips everything already done. Workers are
-``spawn``-ed processes (also when there is one), each limited to ``threads`` torch/BLAS threads: on this 2-core machine one
-single-threaded worker per core is faster than one process with two threads (thread contention).
+``spawn``-ed processes (even a single one), each limited to ``threads`` torch/BLAS threads: on this
+2-core machine one single-threaded worker per core is faster than one process with two threads.
 """
 
 from __future__ import annotations
