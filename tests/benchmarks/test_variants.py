@@ -90,14 +90,12 @@ def fail_always(x: int) -> dict:
 def test_one_worker_also_fails_one_job_and_keeps_the_others(tmp_path):
     """One worker is still a separate process: a raising job fails alone and is named, and the caller's
     thread settings are left as they were."""
-    import pytest
+    import torch
 
     from benchmarks import jobs
 
     todo = [Job("bad", "tests.benchmarks.test_variants:fail_always", {"x": 1}, cost=2.0),
             Job("good", "tests.benchmarks.test_variants:square", {"x": 6})]
-    import torch
-
     threads_before, env_before = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     with pytest.raises(jobs.JobsFailed) as err:
         run_jobs(todo, tmp_path, workers=1, threads=3, log=lambda m: None)
