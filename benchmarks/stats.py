@@ -1,6 +1,8 @@
 """Binomial rates with intervals and two-rate comparisons, from ``scipy.stats``.
 
 * one rate: the Wilson score interval of ``scipy.stats.binomtest`` (sane at 0 and n successes);
+* the product of two independent rates (e.g. the judge's success rate × the share DFT confirms): the
+  products of the two Bonferroni-adjusted (97.5 %) Wilson bounds, so the interval covers with ≥ 95 %;
 * two rates (a variant against structure-only): the difference with Newcombe's hybrid-score interval,
   built from the two Wilson intervals, and the two-sided p-value of the pooled two-proportion z-test,
   which is Pearson's χ² test of the 2×2 table without continuity correction
@@ -26,6 +28,15 @@ def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float
 def rate(k: int, n: int) -> dict:
     """``{"k", "n", "rate", "ci95"}`` for k successes out of n."""
     return {"k": int(k), "n": int(n), "rate": k / n if n else None, "ci95": wilson(k, n)}
+
+
+def product_of_rates(a: dict, b: dict, confidence: float = CONFIDENCE) -> dict | None:
+    """``a`` × ``b`` for two independent rates (``rate`` dicts), with a conservative interval."""
+    if not a.get("n") or not b.get("n"):
+        return None
+    each = 1 - (1 - confidence) / 2  # Bonferroni: both intervals hold at once with ≥ `confidence`
+    (la, ha), (lb, hb) = wilson(a["k"], a["n"], each), wilson(b["k"], b["n"], each)  # type: ignore[misc]
+    return {"rate": (a["k"] / a["n"]) * (b["k"] / b["n"]), "ci95": (la * lb, ha * hb)}
 
 
 def two_proportions(k1: int, n1: int, k0: int, n0: int) -> dict | None:

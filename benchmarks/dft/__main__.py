@@ -44,7 +44,9 @@ def _log(msg: str) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.dft", description=__doc__.split("\n\n")[0])
+    # No abbreviations: a retired flag (e.g. --store) must fail, not silently mean a longer one.
+    p = argparse.ArgumentParser(prog="python -m benchmarks.dft", description=__doc__.split("\n\n")[0],
+                                allow_abbrev=False)
     p.add_argument("mode", choices=["reference", "verify"])
     p.add_argument("--bench-dir", type=Path, default=DEFAULT_BENCH_DIR, help="benchmark dir with cache/")
     p.add_argument("--variant", default=None, help="reference: the variant (default charge_dos)")
@@ -55,7 +57,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--memory-gb", type=float, default=8.0, help="address-space cap per DFT subprocess")
     p.add_argument("--seed", type=int, default=0, help="verify: order of the successes")
     p.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR, help="GPAW logs of failed crystals")
-    p.add_argument("--store", type=Path, default=None, help="reference: JSONL store (default beside the report)")
+    p.add_argument("--store-dir", type=Path, default=None,
+                   help="folder of the per-variant JSONL stores (default: --results, beside the reports)")
     p.add_argument("--results", type=Path, default=RESULTS_DIR, help="where the reports go")
     p.add_argument("--retry-failed", action="store_true")
     p.add_argument("--report-only", action="store_true", help="no DFT: report what the store holds")
@@ -72,7 +75,7 @@ def one_variant(args: argparse.Namespace, variant: str, settings: DFTSettings, p
     """Select, run and report one variant; returns the written payload."""
     t0 = time.time()
     mode = args.mode
-    store = ReferenceStore(args.store or default_store_path(args.results, variant, mode))
+    store = ReferenceStore(default_store_path(args.store_dir or args.results, variant, mode))
     if (args.bench_dir / "cache").is_dir():
         selection = collect_candidates(args.bench_dir, variant, args.max_crystals or DEFAULT_MAX[mode], mode=mode,
                                        seed=args.seed, log=_log)
@@ -100,6 +103,7 @@ def one_variant(args: argparse.Namespace, variant: str, settings: DFTSettings, p
 def attach_to_inverse(results_dir: Path, payloads: dict[str, dict]) -> None:
     """Put the verification summary into ``inverse.json`` (the headline reads it) and re-render its markdown."""
     from benchmarks.inverse.headline import JOINT
+    from benchmarks.inverse.pooled import dft_confirmed_band_gap_success
     from benchmarks.report import rerender
 
     path = results_dir / "inverse.json"
@@ -108,10 +112,17 @@ def attach_to_inverse(results_dir: Path, payloads: dict[str, dict]) -> None:
         return
     data = json.loads(path.read_text())
     joint = payloads.get(JOINT) or next(iter(payloads.values()))
+    grid = data["results"].get("grid") or {}
+    guidance = (grid.get("pooled") or {}).get("guidance", data.get("settings", {}).get("guidance"))
+    confirmed = {v: p["results"]["dft_success"] for v, p in payloads.items()}
     data["results"]["dft_verification"] = {
         "variant": joint["variant"],
         "comparisons": joint["results"]["comparisons"],
-        "dft_success_by_variant": {v: p["results"]["dft_success"] for v, p in payloads.items()},
+        "dft_success_by_variant": confirmed,
+        "dft_confirmed_band_gap_success_by_variant": {
+            v: dft_confirmed_band_gap_success(grid.get("cells") or {}, v, guidance, r)
+            for v, r in confirmed.items() if r.get("n") and guidance is not None
+        },
         "reports": {v: f"dft_verification_{v}.md" for v in payloads},
     }
     path.write_text(json.dumps(data, indent=1) + "\n")

@@ -144,8 +144,13 @@ def markdown(payload: dict) -> str:
     if res["failure_reasons"]:
         lines += ["Failures by reason: " + ", ".join(f"{k} {v}" for k, v in res["failure_reasons"].items()), ""]
     if mode == "verify":
+        ds = res.get("dft_success") or {}
         lines += [f"**DFT success rate** (DFT gap of the relaxed crystal within ±0.5 eV of its target, over the crystals "
-                  f"DFT finished): {fmt_rate(res.get('dft_success'))} [95 % Wilson interval].", ""]
+                  f"DFT finished): {fmt_rate(ds)} [95 % Wilson interval]."]
+        if ds.get("n_unfinished"):
+            lines[-1] += (f" Counting the {ds['n_unfinished']} crystal(s) DFT did not finish as misses: "
+                          f"{fmt_rate(ds.get('if_unfinished_missed'))}.")
+        lines += [""]
     t = res["dft_seconds_ok"]
     if t.get("n"):
         lines += [f"DFT seconds per finished crystal: mean {t['mean']:.0f}, median {t['median']:.0f}, max {t['max']:.0f} "

@@ -9,7 +9,7 @@ once. Every variant sees the same targets, seed and count, so the pooled sets ar
 from __future__ import annotations
 
 from benchmarks.settings import InverseSettings, target_grid, target_label
-from benchmarks.stats import rate, two_proportions
+from benchmarks.stats import product_of_rates, rate, two_proportions
 
 # Rates pooled per variant (record key → the crystals it is counted over; None = all of them).
 POOLED_KEYS = (
@@ -63,3 +63,20 @@ def pooled_by_variant(variants: list[str], s: InverseSettings, cells: dict[str, 
                 if entry.get(key) and base.get(key)
             }
     return out
+
+
+def band_gap_success(cells: dict[str, dict], variant: str, guidance: float) -> dict:
+    """The judges' success rate of one variant over its band-gap cells at the grid's γ (the crystals
+    ``benchmarks.dft verify`` draws its sample from)."""
+    recs = [r for t in target_grid() if t and "band_gap" in t
+            for r in cells.get(_cell_key(variant, t, guidance), {}).get("records", [])]
+    return rate(sum(bool(r.get("success")) for r in recs), len(recs))
+
+
+def dft_confirmed_band_gap_success(cells: dict[str, dict], variant: str, guidance: float,
+                                   confirmed: dict) -> dict | None:
+    """Band-gap success per generated crystal as DFT would judge it: the judges' rate × the share of the
+    judges' successes that DFT confirms (estimated on a random sample of them)."""
+    judged = band_gap_success(cells, variant, guidance)
+    both = product_of_rates(judged, confirmed)
+    return {**both, "judged": judged, "confirmed": confirmed} if both else None

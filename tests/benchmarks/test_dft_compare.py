@@ -42,6 +42,15 @@ def test_verify_success_rate_and_report(tmp_path, verify_bench):
     res = cmp.compare(sel.candidates, outcomes, use_predictor=False)
     assert res["dft_success"]["k"] == 1 and res["dft_success"]["n"] == 2
     assert res["dft_success"]["ci95"][0] < 0.5 < res["dft_success"]["ci95"][1]
+    assert res["dft_success"]["n_unfinished"] == 0
+    # A crystal DFT did not finish is left out of the rate and counted as a miss in its bound.
+    timed_out = {**outcomes, by["MgO"].crystal_id: {"ok": False, "reason": "timeout", "message": "600 s"}}
+    cut = cmp.compare(sel.candidates, timed_out, use_predictor=False)["dft_success"]
+    assert (cut["k"], cut["n"], cut["n_unfinished"]) == (0, 1, 1)
+    assert (cut["if_unfinished_missed"]["k"], cut["if_unfinished_missed"]["n"]) == (0, 2)
+    assert "Counting the 1 crystal(s) DFT did not finish as misses: 0.0 % (0/2)" in rep.markdown(
+        rep.build_payload("charge_dos", verify_bench, sel, cmp.compare(sel.candidates, timed_out, use_predictor=False),
+                          TINY, 600.0, st.ReferenceStore(tmp_path / "t"), {"git": {}, "machine": {}}, mode="verify"))
     gen = res["comparisons"]["generated"]
     assert gen["charge_mae_e"] == pytest.approx((0.1 + 0.2 + 1.5 + 1.5) / 4) and gen["dos_emd_mean_ev"] == 0.0
     prov = {"git": {"commit": "c0ffee"}, "machine": {}, "command": "x", "date_start": "a", "date_end": "b",
@@ -64,7 +73,15 @@ def test_verification_summary_reaches_the_headline(tmp_path):
                         "element_mean": {"charge_mae_e": 0.35}},
         "dft_success": {"k": 12, "n": 31, "rate": 12 / 31, "ci95": [0.24, 0.56]}}}
     attach_to_inverse(tmp_path, {"charge_dos": payload})
+    data = json.loads((tmp_path / "inverse.json").read_text())
+    grid = data["results"]["grid"]
+    bg = [r for key, cell in grid["cells"].items() if key.startswith("inverse__charge_dos__bg")
+          and key.endswith(f"__g{grid['pooled']['guidance']:g}") for r in cell["records"]]
+    est = data["results"]["dft_verification"]["dft_confirmed_band_gap_success_by_variant"]["charge_dos"]
+    assert est["judged"]["n"] == len(bg) > 0 and est["judged"]["k"] == sum(bool(r["success"]) for r in bg)
+    assert est["rate"] == pytest.approx(est["judged"]["rate"] * 12 / 31)
     md = (tmp_path / "inverse.md").read_text()
+    assert "| band-gap success as DFT would judge it (charge_dos)" in md
     row = next(line for line in md.splitlines() if line.startswith("| generated Bader charges"))
     assert "0.200 e" in row and "31 crystals, 250 sites" in row and "not reproduced (3.6×" in row
     assert "| judge band-gap successes confirmed by DFT (charge_dos)" in md and "38.7 % (12/31)" in md

@@ -90,3 +90,10 @@ def test_real_dft_verification_of_a_relaxed_success(tmp_path):
     hit = abs(rec["dft"]["band_gap"] - 3.0) <= 0.5
     assert data["results"]["dft_success"]["n"] == 1 and data["results"]["dft_success"]["k"] == int(hit)
     assert data["mode"] == "verify" and "DFT success rate" in (tmp_path / "results" / "dft_verification_charge_dos.md").read_text()
+    # Another report folder reads the tracked stores through --store-dir; nothing is re-run or copied.
+    elsewhere = tmp_path / "claim_variants"
+    assert main([*argv[:-1], str(elsewhere), "--store-dir", str(tmp_path / "results"), "--report-only"],
+                settings=TINY) == 0
+    again = json.loads((elsewhere / "dft_verification_charge_dos.json").read_text())
+    assert again["results"]["dft_success"] == data["results"]["dft_success"]
+    assert not list(elsewhere.glob("*store*")) and len(store.read_text().splitlines()) == 1

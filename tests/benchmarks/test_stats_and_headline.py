@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.inverse.headline import headline_rows
-from benchmarks.stats import rate, two_proportions, wilson
+from benchmarks.stats import product_of_rates, rate, two_proportions, wilson
 
 
 def test_wilson_interval_matches_the_textbook_value():
@@ -21,6 +21,16 @@ def test_newcombe_difference_interval_matches_the_paper():
     # z-test p-value: z = 0.2 / sqrt(p(1-p)(1/70 + 1/80)) with the pooled p = 104/150 → z ≈ 2.63, p ≈ 0.0085
     assert d["p_value"] == pytest.approx(0.0085, abs=5e-4)
     assert two_proportions(0, 50, 0, 50)["p_value"] == 1.0
+
+
+def test_product_of_rates_uses_bonferroni_wilson_bounds():
+    judged, confirmed = rate(43, 344), rate(3, 30)
+    est = product_of_rates(judged, confirmed)
+    assert est["rate"] == pytest.approx(43 / 344 * 3 / 30)
+    (la, ha), (lb, hb) = wilson(43, 344, 0.975), wilson(3, 30, 0.975)
+    assert est["ci95"] == pytest.approx((la * lb, ha * hb))
+    assert est["ci95"][0] < wilson(43, 344)[0] * wilson(3, 30)[0]  # wider than the product of 95 % bounds
+    assert product_of_rates(rate(0, 0), confirmed) is None
 
 
 def _pooled(k_joint: int, k_dummy: int, k_base: int, n: int = 600) -> dict:
