@@ -230,3 +230,33 @@ def assemble(variants: list[VariantInfo], s: SamplingSettings, results: dict[str
         )
     return {"variants": per_variant, "training_mean_elements": training_mean_elements(),
             "training_p1": training_p1_rate()}
+
+
+if __name__ == "__main__":
+    # Score any checkpoint the way the suite scores a shipped one (how the model card's short-budget
+    # ablations are measured): python -m benchmarks.sampling model.pt [...] --samples 1000 --seed 11
+    import argparse
+    import json
+
+    import torch
+
+    from models.hashing import sha256_file
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.sampling", description=__doc__.split("\n\n")[0],
+                                allow_abbrev=False)
+    p.add_argument("checkpoints", nargs="+", help="model.pt files")
+    p.add_argument("--samples", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    p.add_argument("--band-gap", type=float, default=None, help="guided target in eV (default: unconditional)")
+    p.add_argument("--guidance", type=float, default=2.0, help="γ for a guided target")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--no-known", action="store_true", help="skip the StructureMatcher check against known crystals")
+    a = p.parse_args()
+    if a.samples < 1 or a.batch_size < 1:
+        p.error("--samples and --batch-size must be >= 1")
+    torch.set_num_threads(1)
+    for ck in a.checkpoints:
+        out = sampling_job(ck, sha256_file(ck), a.samples, a.steps, a.guidance, a.band_gap, a.seed, a.batch_size,
+                           match_known=not a.no_known)
+        print(json.dumps({"checkpoint": ck, **out}), flush=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import subprocess
+import sys
 
 import torch
 
@@ -46,3 +48,15 @@ def test_sampling_suite_on_tiny_model(tmp_path, tiny_checkpoint):
     assert (out / "sampling_validity_vs_steps.png").stat().st_size > 0
     assert "skipped — no shipped checkpoint" in (out / "sampling.md").read_text()
     assert (out / "estimate.json").exists()
+
+
+def test_sampling_cli_scores_any_checkpoint(tiny_checkpoint):
+    """``python -m benchmarks.sampling model.pt`` prints the suite's numbers for one checkpoint; bad sizes are refused."""
+    cmd = [sys.executable, "-m", "benchmarks.sampling", str(tiny_checkpoint), "--samples", "3", "--seed", "5",
+           "--no-known"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    assert row["checkpoint"] == str(tiny_checkpoint) and row["n"] == 3 and row["seed"] == 5
+    assert row["known_match"] is None and 0 <= row["composition_valid"] <= 3 and row["guidance"] == 0.0
+    bad = subprocess.run([*cmd[:4], "--samples", "0"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--samples and --batch-size must be >= 1" in bad.stderr
