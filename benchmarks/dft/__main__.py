@@ -71,6 +71,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _physical(variant: str) -> bool:
+    """Whether the variant's generated descriptors are charges/DOS (not the dummy control's random values)."""
+    from models.config import load_config
+
+    return load_config(REPO / "models" / "configs" / f"{variant}.yaml")["data"]["descriptors"] != "dummy"
+
+
 def one_variant(args: argparse.Namespace, variant: str, settings: DFTSettings, prov: dict) -> dict:
     """Select, run and report one variant; returns the written payload."""
     t0 = time.time()
@@ -91,7 +98,7 @@ def one_variant(args: argparse.Namespace, variant: str, settings: DFTSettings, p
     if not args.report_only:
         run_reference(selection.candidates, store, settings, args.max_seconds, args.workers, args.memory_gb,
                       args.retry_failed, log_dir=args.out_dir / "logs")
-    results = compare(selection.candidates, store.latest(settings))
+    results = compare(selection.candidates, store.latest(settings), generated_is_physical=_physical(variant))
     prov = {**prov, "date_end": utc_now(), "wall_seconds": round(time.time() - t0, 1)}
     payload = build_payload(variant, args.bench_dir, selection, results, settings, args.max_seconds, store, prov, mode)
     stem = "dft_reference" if mode == "reference" else f"dft_verification_{variant}"

@@ -95,8 +95,13 @@ def compare(
     outcomes: dict[str, dict],
     use_predictor: bool = True,
     baseline_results_dir: Path | None = None,
+    generated_is_physical: bool = True,
 ) -> dict:
-    """Generated, predictor and per-element-mean descriptors against DFT on the crystals DFT finished."""
+    """Generated, predictor and per-element-mean descriptors against DFT on the crystals DFT finished.
+
+    ``generated_is_physical=False`` (the dummy control, whose descriptors are random per-site values shaped
+    like charge + DOS) leaves the generated row out: those values are not charges and must not be scored
+    as if they were."""
     pairs = [(c, outcomes[c.crystal_id]) for c in candidates if c.crystal_id in outcomes]
     ok = [(c, o) for c, o in pairs if o["ok"]]
     failed = [(c, o) for c, o in pairs if not o["ok"]]
@@ -109,7 +114,10 @@ def compare(
     comparisons: dict[str, dict | None] = {"generated": None}
     notes: list[str] = []
     per_crystal: dict[str, dict] = {c.crystal_id: {} for c, _ in ok}
-    if any(c.charges is not None or c.dos is not None for c, _ in ok):
+    if ok and not generated_is_physical:
+        notes.append("the variant's generated descriptors are the dummy control's random values, not charges or "
+                     "DOS: only the predictor and the floor are compared with DFT")
+    elif any(c.charges is not None or c.dos is not None for c, _ in ok):
         _score("generated", ok, structures, [c.charges for c, _ in ok], [c.dos for c, _ in ok], dft,
                comparisons, per_crystal)
     elif ok:

@@ -12,7 +12,7 @@ from benchmarks.dft import compare as cmp
 from benchmarks.dft import report as rep
 from benchmarks.dft import selection as selmod
 from benchmarks.dft import store as st
-from benchmarks.dft.__main__ import RESULTS_DIR
+from benchmarks.dft.__main__ import RESULTS_DIR, _physical
 from tests.benchmarks.dft_fixtures import (
     SETUPS,
     TINY,
@@ -43,6 +43,11 @@ def test_verify_success_rate_and_report(tmp_path, verify_bench):
     assert res["dft_success"]["k"] == 1 and res["dft_success"]["n"] == 2
     assert res["dft_success"]["ci95"][0] < 0.5 < res["dft_success"]["ci95"][1]
     assert res["dft_success"]["n_unfinished"] == 0
+    # The dummy control's generated values are not charges: never scored against DFT.
+    assert not _physical("dummy") and _physical("charge_dos") and _physical("structure_only")
+    control = cmp.compare(sel.candidates, outcomes, use_predictor=False, generated_is_physical=False)
+    assert control["comparisons"]["generated"] is None and "dummy control" in control["notes"][0]
+    assert control["dft_success"] == res["dft_success"]
     # A crystal DFT did not finish is left out of the rate and counted as a miss in its bound.
     timed_out = {**outcomes, by["MgO"].crystal_id: {"ok": False, "reason": "timeout", "message": "600 s"}}
     cut = cmp.compare(sel.candidates, timed_out, use_predictor=False)["dft_success"]
