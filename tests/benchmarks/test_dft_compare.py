@@ -50,12 +50,13 @@ def test_verify_success_rate_and_report(tmp_path, verify_bench):
     assert control["dft_success"] == res["dft_success"]
     # A crystal DFT did not finish is left out of the rate and counted as a miss in its bound.
     timed_out = {**outcomes, by["MgO"].crystal_id: {"ok": False, "reason": "timeout", "message": "600 s"}}
-    cut = cmp.compare(sel.candidates, timed_out, use_predictor=False)["dft_success"]
+    res_cut = cmp.compare(sel.candidates, timed_out, use_predictor=False)
+    cut = res_cut["dft_success"]
     assert (cut["k"], cut["n"], cut["n_unfinished"]) == (0, 1, 1)
     assert (cut["if_unfinished_missed"]["k"], cut["if_unfinished_missed"]["n"]) == (0, 2)
     assert "Counting the 1 crystal(s) DFT did not finish as misses: 0.0 % (0/2)" in rep.markdown(
-        rep.build_payload("charge_dos", verify_bench, sel, cmp.compare(sel.candidates, timed_out, use_predictor=False),
-                          TINY, 600.0, st.ReferenceStore(tmp_path / "t"), {"git": {}, "machine": {}}, mode="verify"))
+        rep.build_payload("charge_dos", verify_bench, sel, res_cut, TINY, 600.0, st.ReferenceStore(tmp_path / "t"),
+                          {"git": {}, "machine": {}}, mode="verify"))
     gen = res["comparisons"]["generated"]
     assert gen["charge_mae_e"] == pytest.approx((0.1 + 0.2 + 1.5 + 1.5) / 4) and gen["dos_emd_mean_ev"] == 0.0
     prov = {"git": {"commit": "c0ffee"}, "machine": {}, "command": "x", "date_start": "a", "date_end": "b",
