@@ -36,6 +36,7 @@ def sampling_job(
     seed: int,
     batch_size: int,
     match_known: bool = True,
+    charge_balance: bool | None = None,
 ) -> dict:
     """Generate ``n`` crystals and score their validity; runs inside a worker process."""
     import torch
@@ -56,6 +57,7 @@ def sampling_job(
         seed=seed,
         steps=steps_used,
         batch_size=batch_size,
+        charge_balance=charge_balance,
     )
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     checks = [check_validity(c.structure) for c in crystals]
@@ -74,6 +76,9 @@ def sampling_job(
         "band_gap": band_gap,
         "seed": seed,
         "batch_size": batch_size,
+        "charge_balance": (
+            bool(model.config["sampling"]["charge_balance"]) if charge_balance is None else charge_balance
+        ),
         "torch_threads": torch.get_num_threads(),
         "sampling_seconds": round(seconds, 3),
         "seconds_per_structure": round(seconds / max(n_out, 1), 4),
@@ -251,6 +256,8 @@ if __name__ == "__main__":
     p.add_argument("--band-gap", type=float, default=None, help="guided target in eV (default: unconditional)")
     p.add_argument("--guidance", type=float, default=2.0, help="γ for a guided target")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--charge-balance", action=argparse.BooleanOptionalAction, default=None,
+                   help="charge-balance closing of each crystal's last element (default: the model's setting)")
     p.add_argument("--no-known", action="store_true", help="skip the StructureMatcher check against known crystals")
     a = p.parse_args()
     if a.samples < 1 or a.batch_size < 1:
@@ -258,5 +265,5 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     for ck in a.checkpoints:
         out = sampling_job(ck, sha256_file(ck), a.samples, a.steps, a.guidance, a.band_gap, a.seed, a.batch_size,
-                           match_known=not a.no_known)
+                           match_known=not a.no_known, charge_balance=a.charge_balance)
         print(json.dumps({"checkpoint": ck, **out}), flush=True)

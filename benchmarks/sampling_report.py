@@ -103,6 +103,18 @@ def throughput_table(result: dict) -> str:
                          "training threads", "steps", "epochs", "hours"])
 
 
+def _closing_note(result: dict) -> str:
+    runs = [v[k] for v in result["variants"] for k in ("unconditional", "guided")]
+    flags = {bool(r.get("charge_balance", False)) for r in runs}  # runs from before closing existed had none
+    if flags == {True}:
+        return ("Every run used charge-balance closing, the sampling default (the element completing each crystal "
+                "is drawn given a SMACT-valid composition; `models/charge_balance.py`). The model card compares "
+                "it with closing off.")
+    if flags == {False}:
+        return "No run used charge-balance closing (the sampling default since 2026-12-06)."
+    return "Runs with and without charge-balance closing are mixed here (see each run's `charge_balance`)."
+
+
 def markdown(result: dict, s: SamplingSettings) -> list[str]:
     lines = [
         "## Validity and speed at the default step count",
@@ -112,6 +124,8 @@ def markdown(result: dict, s: SamplingSettings) -> list[str]:
         "per structure (guided, default steps). Speed = wall time of `generate` / crystals (batch "
         f"{s.batch_size}, torch threads as stated); CPU s / structure is the process CPU time, what the run "
         "would take on a core of its own when the machine is shared (see the load average above).",
+        "",
+        _closing_note(result),
         "",
         validity_table(result),
         "",

@@ -108,6 +108,9 @@ class SamplingConfig(_Strict):
     corrector_steps: int = 1
     snr: float = 0.1
     type_temperature: PositiveFloat = 1.0
+    # draw the element completing each crystal from p(element | SMACT-valid composition)
+    # (models.charge_balance); a sampling setting, so checkpoints trained before it exist get it too
+    charge_balance: bool = True
 
 
 class VariantConfig(_Strict):

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from pymatgen.core import Element, Lattice, Structure
 
+from models.charge_balance import ChargeBalanceClosing
 from models.diffusion.batch import NUM_ELEMENTS
 from models.diffusion.build import build_diffusion, build_network, load_config
 from models.diffusion.descriptors import CHANNEL_SETS
@@ -190,6 +191,7 @@ def generate(
     batch_size: int = 64,
     progress: Callable[[float], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    charge_balance: bool | None = None,
 ) -> list[GeneratedCrystal]:
     """Generate ``num_samples`` crystals, optionally guided toward a band gap and/or formation energy.
 
@@ -197,6 +199,9 @@ def generate(
     ``allowed_elements`` masks the element logits; ``required_elements`` rejects crystals missing any
     of them and resamples (derived seeds, at most ``MAX_RESAMPLE_ROUNDS`` rounds, then
     ``RequiredElementsError``). ``progress(fraction)`` is called after every denoising step.
+    ``charge_balance`` (default: the model's ``sampling.charge_balance``, on unless its config turns it off) draws the element
+    that completes each crystal conditioned on a SMACT-valid composition
+    (:class:`models.charge_balance.ChargeBalanceClosing`).
     """
     if int(num_samples) != num_samples or num_samples < 0:
         raise ValueError(f"num_samples must be a non-negative integer, got {num_samples!r}")
@@ -240,6 +245,8 @@ def generate(
         guidance_scale=float(guidance_scale),
         type_temperature=float(model.config["sampling"].get("type_temperature", 1.0)),
     )
+    if charge_balance is None:
+        charge_balance = bool(model.config["sampling"]["charge_balance"])
     targets = {"band_gap": band_gap, "formation_energy_per_atom": formation_energy_per_atom}
     required_set = set(int(i) for i in required)
 
@@ -278,7 +285,8 @@ def generate(
 
             try:
                 fields = model.diffusion.sample(
-                    model.network, n_atoms, settings, conditions, log_mask, gen, on_step
+                    model.network, n_atoms, settings, conditions, log_mask, gen, on_step,
+                    type_constraint=ChargeBalanceClosing() if charge_balance else None,
                 )
             except SamplingStopped:
                 raise GenerationCancelled(results) from None

@@ -23,6 +23,9 @@ from models.diffusion.lattice import SymmetricLatticeDiffusion
 from models.network.cspnet import CSPNetDenoiser, DenoiserOutput
 
 Conditions = dict[str, tuple[torch.Tensor, torch.Tensor]]
+TypeConstraint = Callable[
+    [torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Generator | None], torch.Tensor
+]
 
 
 @dataclass
@@ -181,11 +184,14 @@ class JointDiffusion:
         element_log_mask: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         on_step: Callable[[int, int], bool] | None = None,
+        type_constraint: TypeConstraint | None = None,
     ) -> SampledFields:
         """Generate ``len(num_atoms)`` crystals.
 
         ``element_log_mask``: (NUM_ELEMENTS,) with 0 for allowed and -inf for forbidden elements.
         ``on_step(done, total)`` is called after every step; returning True raises ``SamplingStopped``.
+        ``type_constraint(types_before, types_after, log_probs, batch_idx, generator)`` may change the
+        elements drawn in a step (e.g. :class:`models.charge_balance.ChargeBalanceClosing`).
         """
         net.eval()
         b = int(num_atoms.shape[0])
@@ -214,7 +220,10 @@ class JointDiffusion:
                 logp = logp / settings.type_temperature
             if element_log_mask is not None:
                 logp = logp + element_log_mask
-            types = self.types.reverse_step(types, logp, t_site, s_site, generator)
+            revealed = self.types.reverse_step(types, logp, t_site, s_site, generator)
+            if type_constraint is not None:
+                revealed = type_constraint(types, revealed, logp, batch_idx, generator)
+            types = revealed
             x = self.coords.predictor_step(x, out.coord_score, t_site, s_site, n_site, generator)
             lat = self.lattice.reverse_step(lat, out.lattice_eps, num_atoms, t, s, generator)
             if self.descriptors is not None:

@@ -84,12 +84,12 @@ def _composition_is_valid(symbols: tuple[str, ...], counts: tuple[int, ...]) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         elements = [smact.Element(s) for s in symbols]
+        electronegativities = [e.pauling_eneg for e in elements]  # warns (NaN) for noble gases
     ox_lists = [list(e.oxidation_states or []) for e in elements]
     if any(len(o) == 0 for o in ox_lists):
         return False  # an element with no known oxidation state cannot be charge balanced ionically
     if math.prod(len(o) for o in ox_lists) > MAX_OX_COMBINATIONS:
         return False
-    electronegativities = [e.pauling_eneg for e in elements]
     # CDVAE/DiffCSP count the Pauling test as passed when an electronegativity is unknown (their
     # SMACT raised and they caught it; SMACT 4 returns False instead), so decide that explicitly.
     eneg_known = all(x is not None and math.isfinite(float(x)) for x in electronegativities)
@@ -121,6 +121,16 @@ def composition_is_valid(composition: Composition | str) -> bool:
         return False  # fractional occupancy: not a generated ordered crystal
     g = reduce(math.gcd, counts)
     return _composition_is_valid(symbols, tuple(c // g for c in counts))
+
+
+def counts_are_valid(counts: dict[str, int]) -> bool:
+    """:func:`composition_is_valid` for an integer element count (symbol -> sites) without building a
+    pymatgen Composition: the sampler asks this for many candidate compositions per crystal."""
+    items = sorted((s, int(c)) for s, c in counts.items() if c > 0)
+    if not items:
+        return False
+    g = reduce(math.gcd, (c for _, c in items))
+    return _composition_is_valid(tuple(s for s, _ in items), tuple(c // g for _, c in items))
 
 
 def check_validity(structure: Structure) -> Validity:

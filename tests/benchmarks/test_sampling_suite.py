@@ -31,6 +31,7 @@ def test_sampling_suite_on_tiny_model(tmp_path, tiny_checkpoint):
     assert v["variant"] == "structure_only" and v["param_count"] > 0
     g = v["guided"]
     assert g["n"] == 3 and v["unconditional"]["n"] == 3 and g["seconds_per_structure"] > 0
+    assert g["charge_balance"] is True and v["unconditional"]["charge_balance"] is True  # the sampling default
     # rates are the stated counts over n, and the not-all-metal subset is the complement of all-metal
     assert g["structure_valid_rate"] == g["structure_valid"] / 3 and g["valid"] <= g["structure_valid"]
     assert g["all_metal"] + g["not_all_metal"] == 3
@@ -58,5 +59,8 @@ def test_sampling_cli_scores_any_checkpoint(tiny_checkpoint):
     row = json.loads(out.stdout.strip().splitlines()[-1])
     assert row["checkpoint"] == str(tiny_checkpoint) and row["n"] == 3 and row["seed"] == 5
     assert row["known_match"] is None and 0 <= row["composition_valid"] <= 3 and row["guidance"] == 0.0
+    assert row["charge_balance"] is True
+    off = subprocess.run([*cmd, "--no-charge-balance"], capture_output=True, text=True, check=True, timeout=300)
+    assert json.loads(off.stdout.strip().splitlines()[-1])["charge_balance"] is False
     bad = subprocess.run([*cmd[:4], "--samples", "0"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--samples and --batch-size must be >= 1" in bad.stderr
