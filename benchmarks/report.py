@@ -73,10 +73,11 @@ def write_suite(out_dir: Path, payload: dict, body_lines: list[str]) -> tuple[Pa
 
 
 def inverse_settings_from(settings: dict):
-    """Settings of a stored result; results from before ``uncond_samples`` ran every cell at one size."""
+    """Settings of a stored result; results from before ``uncond_samples`` ran every cell at one size, and
+    those from before charge-balance closing ran without it."""
     from benchmarks.settings import InverseSettings
 
-    settings = {"uncond_samples": settings.get("samples_per_cell"), **settings}
+    settings = {"uncond_samples": settings.get("samples_per_cell"), "charge_balance": False, **settings}
     return InverseSettings(**settings)
 
 

@@ -54,6 +54,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--samples", type=int, default=None,
                    help="samples per variant (sampling suite) and per cell (inverse suite)")
     p.add_argument("--relax-steps", type=int, default=None, help="CHGNet FIRE step cap per crystal (inverse)")
+    p.add_argument("--charge-balance", action=argparse.BooleanOptionalAction, default=None,
+                   help="inverse grid with or without charge-balance closing (default: with, the sampling default)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2: one per core)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     p.add_argument("--seed", type=int, default=0)
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"[bench] {v.name}: {v.training_state}, sha256 {v.sha256[:16]}…")
     suites = ["sampling", "inverse"] if args.suite == "all" else [args.suite]
     s_set = sampling_settings(args.quick, args.samples, args.seed)
-    i_set = inverse_settings(args.quick, args.samples, args.relax_steps, args.seed)
+    i_set = inverse_settings(args.quick, args.samples, args.relax_steps, args.seed, args.charge_balance)
     prov = {
         "git": git_commit(),
         "machine": machine(args.threads, args.workers),

@@ -72,6 +72,7 @@ class InverseSettings:
     steps: int | None = None  # the model's default
     batch_size: int = 64
     seed: int = 0
+    charge_balance: bool = True  # the sampling default (models/charge_balance.py); results before 2026-12-06: off
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -89,9 +90,12 @@ def sampling_settings(quick: bool, samples: int | None = None, seed: int = 0) ->
 
 
 def inverse_settings(
-    quick: bool, samples: int | None = None, relax_steps: int | None = None, seed: int = 0
+    quick: bool, samples: int | None = None, relax_steps: int | None = None, seed: int = 0,
+    charge_balance: bool | None = None,
 ) -> InverseSettings:
     s = InverseSettings(seed=seed)
+    if charge_balance is not None:
+        s.charge_balance = charge_balance
     if quick:
         s.samples_per_cell, s.uncond_samples, s.relax_steps = 4, 4, 20
     if samples is not None:

@@ -110,7 +110,7 @@ def regenerate_cell(kwargs: dict, threads: int = 1) -> list:
     return generate(model, kwargs["n"], band_gap=tgt.get("band_gap"),
                     formation_energy_per_atom=tgt.get("formation_energy_per_atom"),
                     guidance_scale=kwargs["guidance"] if tgt else 0.0, seed=kwargs["seed"], steps=kwargs["steps"],
-                    batch_size=kwargs["batch_size"])
+                    batch_size=kwargs["batch_size"], charge_balance=kwargs.get("charge_balance", False))
 
 
 def estimated_cost(s: Structure, predicted_gap: float | None) -> float:

@@ -111,8 +111,12 @@ def cell_job(
     steps: int | None,
     relax_steps: int,
     batch_size: int,
+    charge_balance: bool = False,
 ) -> dict:
-    """Generate and evaluate one cell; runs inside a worker process."""
+    """Generate and evaluate one cell; runs inside a worker process.
+
+    ``charge_balance`` is explicit (default off, as every cell ran before closing existed), so a cell's
+    stored job arguments say how it was sampled whatever the sampler's default is."""
     import torch
 
     from benchmarks.modelcache import model_for
@@ -130,6 +134,7 @@ def cell_job(
         seed=seed,
         steps=steps,
         batch_size=batch_size,
+        charge_balance=charge_balance,
     )
     t_gen, c_gen = time.perf_counter() - t0, time.process_time() - c0
     records, summary = evaluate_cell(crystals, tgt, relax_steps)
@@ -141,6 +146,7 @@ def cell_job(
         "steps": model.default_steps if steps is None else steps,
         "relax_steps": relax_steps,
         "seed": seed,
+        "charge_balance": charge_balance,
         "torch_threads": torch.get_num_threads(),
         "generation_seconds": round(t_gen, 2),
         "evaluation_seconds": round(t_total - t_gen, 2),

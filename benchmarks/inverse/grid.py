@@ -29,22 +29,22 @@ def cell_key(variant: str, target: dict | None, gamma: float) -> str:
 
 def cell_job(v: VariantInfo, target: dict | None, gamma: float, s: InverseSettings) -> Job:
     n = s.samples_per_cell if target else s.uncond_samples
-    return Job(
-        cell_key(v.name, target, gamma),
-        CELL_JOB_FN,
-        {
-            "checkpoint": str(v.snapshot),
-            "sha256": v.sha256,
-            "target": target,
-            "guidance": gamma if target else 0.0,
-            "n": n,
-            "seed": s.seed,
-            "steps": s.steps,
-            "relax_steps": s.relax_steps,
-            "batch_size": s.batch_size,
-        },
-        cost=n * (GEN_COST_S + FIRE_STEP_COST_S * s.relax_steps),
-    )
+    kwargs = {
+        "checkpoint": str(v.snapshot),
+        "sha256": v.sha256,
+        "target": target,
+        "guidance": gamma if target else 0.0,
+        "n": n,
+        "seed": s.seed,
+        "steps": s.steps,
+        "relax_steps": s.relax_steps,
+        "batch_size": s.batch_size,
+    }
+    if s.charge_balance:
+        # only when on: cells cached before closing existed keep their fingerprint (they ran with it off)
+        kwargs["charge_balance"] = True
+    return Job(cell_key(v.name, target, gamma), CELL_JOB_FN, kwargs,
+               cost=n * (GEN_COST_S + FIRE_STEP_COST_S * s.relax_steps))
 
 
 def grid_jobs(variants: list[VariantInfo], s: InverseSettings) -> list[Job]:

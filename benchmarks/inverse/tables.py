@@ -187,7 +187,8 @@ def markdown(result: dict, s: InverseSettings) -> list[str]:
         f"## Variants × targets at γ = {s.guidance:g}",
         "",
         f"{s.samples_per_cell} crystals per guided cell and {s.uncond_samples} unconditional (seed {s.seed}, the "
-        f"model's default denoising steps), CHGNet relaxation ≤ {s.relax_steps} FIRE steps to fmax 0.1 eV/Å. "
+        f"model's default denoising steps, charge-balance closing {'on' if s.charge_balance else 'off'}), CHGNet "
+        f"relaxation ≤ {s.relax_steps} FIRE steps to fmax 0.1 eV/Å. "
         "V = valid (structure + SMACT, the CDVAE/DiffCSP definition in which all-metal and unary cells pass "
         "SMACT automatically); SMACT not all-metal = SMACT on the crystals it actually tests; S = E_hull ≤ "
         "0.1 eV/atom on the reference hull; S strict = on or below it, but not flagged; hull gap flag = more "

@@ -102,6 +102,11 @@ def test_regenerated_cell_reproduces_benchmark_crystals(tmp_path):
     }
     crystals = selmod.regenerate_cell(kwargs)
     assert crystals[0].charges is not None and crystals[0].dos is not None
+    # job arguments without the flag were sampled before charge-balance closing existed: re-sampled without it
+    closed = selmod.regenerate_cell({**kwargs, "charge_balance": True})
+    unclosed = selmod.regenerate_cell({**kwargs, "charge_balance": False})
+    formulas = [[c.structure.formula for c in cs] for cs in (crystals, closed, unclosed)]
+    assert formulas[0] == formulas[2]
     records = [
         {**_rec(i, c.structure), "cif": None, "charges": None, "dos": None} for i, c in enumerate(crystals)
     ]
