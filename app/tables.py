@@ -103,6 +103,8 @@ class Job(Base):
     num_atoms_max: Mapped[int | None] = mapped_column(Integer)
     allowed_elements: Mapped[list[str] | None] = mapped_column(ARRAY(String(3)))
     required_elements: Mapped[list[str] | None] = mapped_column(ARRAY(String(3)))
+    # Charge-balance closing of the sampler (migration 0007; null: a job from before it, sampled without).
+    charge_balance: Mapped[bool | None] = mapped_column(Boolean)
     chunk_size: Mapped[int] = mapped_column(Integer)
     num_chunks: Mapped[int] = mapped_column(Integer)
     # The Celery queue the job's chunks go to (CELERY_QUEUE of the API that accepted it); the reaper of a

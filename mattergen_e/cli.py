@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num-atoms", type=_num_atoms, metavar="MIN-MAX")
     s.add_argument("--elements", type=_elements, metavar="Li,Fe,P,O", help="allowed elements")
     s.add_argument("--required", type=_elements, metavar="Li", help="elements every crystal must contain")
+    s.add_argument("--no-charge-balance", dest="charge_balance", action="store_false", default=None,
+                   help="keep the network's own compositions (default: close each crystal charge-balanced)")
     s.add_argument("--wait", action="store_true", help="wait for the job with a progress bar")
     s.add_argument("--out", type=Path, help="with --wait: download the results into this directory")
     s.add_argument("--callback-url", help="POST the signed job document here when the job ends (webhook)")
@@ -119,6 +121,7 @@ def _run_service(args: argparse.Namespace) -> int:
                 num_atoms=args.num_atoms,
                 allowed_elements=args.elements,
                 required_elements=args.required,
+                charge_balance=args.charge_balance,
                 callback_url=args.callback_url,
             )
             if not args.wait:

@@ -174,12 +174,15 @@ class Client:
         num_atoms: tuple[int, int] | None = None,
         allowed_elements: list[str] | None = None,
         required_elements: list[str] | None = None,
+        charge_balance: bool | None = None,
         idempotency_key: str | None = None,
         callback_url: str | None = None,
     ) -> dict[str, Any]:
         """Submit a generation job (band gap in eV, formation energy in eV/atom; omit both for
         unconditional sampling) and return the job document. ``callback_url``: the server POSTs the
-        signed job document there when the job ends (check it with :func:`verify_signature`)."""
+        signed job document there when the job ends (check it with :func:`verify_signature`).
+        ``charge_balance=False`` keeps the network's own compositions (the server's default closes each
+        crystal on a charge-balanced one)."""
         target = {
             k: v
             for k, v in (("band_gap", band_gap), ("formation_energy_per_atom", formation_energy_per_atom))
@@ -195,6 +198,7 @@ class Client:
             "model": model,
             "allowed_elements": allowed_elements,
             "required_elements": required_elements,
+            "charge_balance": charge_balance,
             "callback_url": callback_url,
         }
         body.update({k: v for k, v in optional.items() if v is not None})

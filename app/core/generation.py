@@ -28,6 +28,9 @@ class GenerationParams(BaseModel):
     num_atoms: tuple[int, int] | None = None  # (min, max) atoms per cell
     allowed_elements: list[str] | None = None
     required_elements: list[str] | None = None
+    # The element completing each crystal is drawn given a SMACT-valid composition (models/charge_balance.py).
+    # None: a job from before the option (migration 0007), which sampled without it.
+    charge_balance: bool | None = True
 
     @classmethod
     def from_job(cls, job: Job) -> GenerationParams:
@@ -40,6 +43,7 @@ class GenerationParams(BaseModel):
             num_atoms=None if job.num_atoms_min is None else (job.num_atoms_min, job.num_atoms_max),
             allowed_elements=job.allowed_elements,
             required_elements=job.required_elements,
+            charge_balance=job.charge_balance,
         )
 
     def job_columns(self) -> dict[str, Any]:
@@ -54,6 +58,7 @@ class GenerationParams(BaseModel):
             "num_atoms_max": None if self.num_atoms is None else self.num_atoms[1],
             "allowed_elements": self.allowed_elements,
             "required_elements": self.required_elements,
+            "charge_balance": self.charge_balance,
         }
 
     def sample_kwargs(self, steps: int) -> dict[str, Any]:
@@ -66,4 +71,5 @@ class GenerationParams(BaseModel):
             "num_atoms": self.num_atoms,
             "allowed_elements": self.allowed_elements,
             "required_elements": self.required_elements,
+            "charge_balance": bool(self.charge_balance),
         }

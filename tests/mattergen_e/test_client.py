@@ -61,7 +61,8 @@ def test_submit_wait_structures_dos_download(client, tmp_path, capsys):
 
 @pytest.mark.integration
 def test_cancel_and_api_errors(client, api_url):
-    job = client.submit(num_samples=64, seed=32, steps=400)
+    job = client.submit(num_samples=64, seed=32, steps=400, charge_balance=False)
+    assert job["charge_balance"] is False
     assert client.cancel(job)["state"] == "cancelled"
     with pytest.raises(ApiError) as again:
         client.cancel(job)

@@ -156,3 +156,23 @@ def test_database_error_hands_the_chunk_back_instead_of_failing_the_job(job_fact
     monkeypatch.undo()
     assert run_chunk(str(job.id), 0) == "committed"
     assert _job(job.id).state == JobState.succeeded
+
+
+def _formulas(job_id: uuid.UUID) -> list[str]:
+    with session_scope() as s:
+        return list(
+            s.scalars(select(Structure.formula).where(Structure.job_id == job_id).order_by(Structure.sample_index))
+        )
+
+
+def test_charge_balance_option_reaches_the_sampler_and_old_jobs_sample_without_it(job_factory):
+    body = {"num_samples": 16, "seed": 9, "steps": 10, "relax": False, "chunk_size": 16}
+    closed = job_factory(**body)
+    unclosed = job_factory(charge_balance=False, **body)
+    old = job_factory(charge_balance=False, **body)
+    with get_engine().begin() as conn:  # a job created before migration 0007 has no value
+        conn.execute(text("UPDATE jobs SET charge_balance = NULL WHERE id = :j"), {"j": old.id})
+    assert (_job(closed.id).charge_balance, _job(unclosed.id).charge_balance) == (True, False)
+    for job in (closed, unclosed, old):
+        assert run_chunk(str(job.id), 0) == "committed"
+    assert _formulas(old.id) == _formulas(unclosed.id) != _formulas(closed.id)

@@ -80,6 +80,9 @@ def test_design_watch_inspect_in_a_browser(api_url, worker, api_key, http, brows
     assert (job["num_samples"], job["seed"], job["guidance_scale"]) == (3, 7, 1.5)
     assert job["num_atoms"] == {"min": 2, "max": 8} and job["allowed_elements"] is None
     expect(page.locator("#job-state")).to_have_text("succeeded", timeout=120_000)
+    assert job["charge_balance"] is True  # the schema-rendered option's default
+    expect(page.locator("#job-card dt", has_text="Charge-balance closing")).to_have_count(1)
+    expect(page.locator("#job-card")).to_contain_text("on: each crystal completed on a charge-balanced composition")
     rows = page.locator("#structures-table tbody tr")
     expect(rows).to_have_count(3)
 

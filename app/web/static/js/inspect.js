@@ -61,6 +61,7 @@ function jobCard(job) {
     job.allowed_elements ? [h("dt", {}, "Allowed elements"), h("dd", {}, job.allowed_elements.join(" "))] : null,
     job.required_elements ? [h("dt", {}, "Required elements"), h("dd", {}, job.required_elements.join(" "))] : null,
     job.num_atoms ? [h("dt", {}, "Atoms per cell"), h("dd", {}, `${job.num_atoms.min}–${job.num_atoms.max}`)] : null,
+    job.charge_balance !== undefined && job.charge_balance !== null ? [h("dt", {}, "Charge-balance closing"), h("dd", {}, job.charge_balance ? "on: each crystal completed on a charge-balanced composition" : "off: the network's own compositions")] : null,
     job.relax !== undefined && job.relax !== null ? [h("dt", {}, "Relaxation"), h("dd", {}, job.relax ? "CHGNet relaxation of every crystal" : "off")] : null,
     job.phases ? [h("dt", {}, "Phases"), h("dd", {}, `sampling ${Math.round(job.phases.sampling * 100)}%`, job.phases.relaxation !== null && job.phases.relaxation !== undefined ? `, relaxation ${Math.round(job.phases.relaxation * 100)}%` : "")] : null,
     job.screen

@@ -93,6 +93,7 @@ def test_submitted_job_shape(client):
     assert 0 <= job["seed"] < 2**31  # drawn and stored when omitted, so the job is reproducible
     assert job["target"] == {"band_gap": 2.5, "formation_energy_per_atom": -1.0}
     assert job["num_atoms"] == {"min": 4, "max": 20} and job["required_elements"] == ["Li"]
+    assert job["charge_balance"] is True  # the default, stored with the job
     assert r.headers["Location"].endswith(job["links"]["self"])
     listed = client.get("/v1/jobs", params={"state": "queued", "limit": 200}).json()
     assert job["id"] in [j["id"] for j in listed["data"]] and listed["meta"]["total"] >= 1
