@@ -199,8 +199,8 @@ def generate(
     ``allowed_elements`` masks the element logits; ``required_elements`` rejects crystals missing any
     of them and resamples (derived seeds, at most ``MAX_RESAMPLE_ROUNDS`` rounds, then
     ``RequiredElementsError``). ``progress(fraction)`` is called after every denoising step.
-    ``charge_balance`` (default: the model's ``sampling.charge_balance``, on unless its config turns it off) draws the element
-    that completes each crystal conditioned on a SMACT-valid composition
+    ``charge_balance`` (default: the model's ``sampling.charge_balance``, on unless its config turns it
+    off) draws the element that completes each crystal conditioned on a SMACT-valid composition
     (:class:`models.charge_balance.ChargeBalanceClosing`).
     """
     if int(num_samples) != num_samples or num_samples < 0:
