@@ -31,32 +31,19 @@ from app.tables import Job, Structure
 PROVIDER_PREFIX = "mattergene"
 P = f"_{PROVIDER_PREFIX}_"
 
-# pymatgen writes these reduced compositions as the molecule (Composition.special_formulas; a unit
-# test pins this table to pymatgen's): map back to the reduced composition before counting.
-PYMATGEN_SPECIAL_FORMULAS = {
-    "LiO": "Li2O2",
-    "NaO": "Na2O2",
-    "KO": "K2O2",
-    "HO": "H2O2",
-    "CsO": "Cs2O2",
-    "RbO": "Rb2O2",
-    "O": "O2",
-    "N": "N2",
-    "F": "F2",
-    "Cl": "Cl2",
-    "H": "H2",
-}
-
-
-def _reduced_source() -> str:
-    whens = " ".join(f"WHEN '{shown}' THEN '{true}'" for true, shown in PYMATGEN_SPECIAL_FORMULAS.items())
-    return f"CASE structures.reduced_formula {whens} ELSE structures.reduced_formula END"
-
-
-# (element, reduced count) rows of the structure's reduced formula.
-_COUNTS = (
+# (element, reduced count) rows of the structure's composition. Counted from ``structures.formula``
+# (pymatgen's Composition.formula: "Co2 Cu1 N2 ...", one term per element) and divided by the counts'
+# greatest common divisor. Not from ``reduced_formula``: pymatgen writes some reduced compositions as
+# molecules (Li2O2 -> "LiO") or with groups in parentheses ("...(SN)2"), which a term regex cannot count.
+_TERMS = (
     "SELECT m[1] AS el, CASE WHEN m[2] = '' THEN 1 ELSE m[2]::int END AS n "
-    f"FROM regexp_matches({_reduced_source()}, '([A-Z][a-z]*)([0-9]*)', 'g') AS m"
+    "FROM regexp_matches(structures.formula, '([A-Z][a-z]*)([0-9]*)', 'g') AS m"
+)
+_COUNTS = (
+    f"WITH t AS ({_TERMS}), "
+    "d AS (SELECT max(g) AS g FROM generate_series(1, (SELECT min(n) FROM t)) AS g "
+    "WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.n % g <> 0)) "
+    "SELECT t.el, t.n / d.g AS n FROM t, d"
 )
 FORMULA_REDUCED_SQL = (
     "(SELECT string_agg(el || CASE WHEN n > 1 THEN n::text ELSE '' END, '' ORDER BY el COLLATE \"C\") "

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy.dialects import postgresql
 
 from app.optimade.errors import BadRequest, NotImplementedFilter
-from app.optimade.fields import FIELDS, PYMATGEN_SPECIAL_FORMULAS, UNSERVED
+from app.optimade.fields import FIELDS, UNSERVED
 from app.optimade.filter import parse_filter
 
 
@@ -108,12 +108,6 @@ def test_operators_inside_has_and_correlated_lists_use_unnest():
 
 def test_empty_filter_is_no_clause():
     assert parse_filter("") is None and parse_filter("   ") is None
-
-
-def test_special_formula_table_is_pymatgens():
-    from pymatgen.core.composition import Composition
-
-    assert PYMATGEN_SPECIAL_FORMULAS == Composition.special_formulas
 
 
 def test_every_provider_field_is_prefixed_and_described():
