@@ -3,8 +3,8 @@
 The masked type process reveals a crystal's sites one by one; the last site revealed decides whether
 the composition can be charge balanced, yet the network drew it from a distribution that puts only part
 of its mass on balancing elements. When a reverse step reveals a crystal's last masked sites, the
-least confident of the sites revealed in that step (the lowest log-probability of its drawn element)
-is redrawn from the network's own distribution restricted to the elements that make the whole
+least confident of the sites revealed in that step (the lowest score of its drawn element in the
+step's log-probabilities as the sampler used them: guided, masked, not renormalized) is redrawn from the network's own distribution restricted to the elements that make the whole
 composition SMACT valid, i.e. from p(element | valid composition). A draw that is already valid is kept,
 which is the same distribution. When no element among the ``candidates`` most probable ones balances
 the composition, the draw is kept and the crystal stays invalid.
